@@ -1,0 +1,60 @@
+"""Exceptions and exit codes: the one place where failures get their sentence and number.
+
+Exception tree (every class carries a sentence a user can act on)::
+
+    NetsiftError                    exit 1  (ExitCode.ERROR)
+    ├── UsageError                  exit 2  (ExitCode.USAGE)      bad option or value
+    ├── InputNotFoundError          exit 3  (ExitCode.NO_INPUT)   path or glob matches nothing
+    ├── InputUnreadableError        exit 4  (ExitCode.UNREADABLE) permission denied, I/O error
+    ├── NotACaptureError            exit 5  (ExitCode.NOT_CAPTURE) neither pcap nor pcapng
+    └── OutputError                 exit 6  (ExitCode.OUTPUT)     report cannot be written
+
+Damage *inside* a capture (a cut last record, impossible lengths) is not an
+exception: the reader stops that file, records a warning and every result
+computed so far is kept.  ``ExitCode.INTERRUPTED`` (130) is used when the user
+stops a run with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; documented in the README and in ``netsift --help``."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    NO_INPUT = 3
+    UNREADABLE = 4
+    NOT_CAPTURE = 5
+    OUTPUT = 6
+    FINDINGS = 10
+    INTERRUPTED = 130
+
+
+class NetsiftError(Exception):
+    """Base class: ``str(exc)`` is the one sentence shown to the user."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class UsageError(NetsiftError):
+    exit_code = ExitCode.USAGE
+
+
+class InputNotFoundError(NetsiftError):
+    exit_code = ExitCode.NO_INPUT
+
+
+class InputUnreadableError(NetsiftError):
+    exit_code = ExitCode.UNREADABLE
+
+
+class NotACaptureError(NetsiftError):
+    exit_code = ExitCode.NOT_CAPTURE
+
+
+class OutputError(NetsiftError):
+    exit_code = ExitCode.OUTPUT
