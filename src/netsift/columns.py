@@ -146,8 +146,8 @@ class PacketColumns:
 
     frame: npt.NDArray[np.int64]
     ts_ns: npt.NDArray[np.int64]
-    caplen: npt.NDArray[np.int32]
-    wirelen: npt.NDArray[np.int32]
+    caplen: npt.NDArray[np.int64]
+    wirelen: npt.NDArray[np.int64]
     link_type: npt.NDArray[np.int32]
     l2: npt.NDArray[np.uint8]
     eth_type: npt.NDArray[np.uint16]
@@ -202,8 +202,8 @@ class PacketColumns:
 COLUMN_DTYPES: dict[str, type[np.generic]] = {
     "frame": np.int64,
     "ts_ns": np.int64,
-    "caplen": np.int32,
-    "wirelen": np.int32,
+    "caplen": np.int64,
+    "wirelen": np.int64,
     "link_type": np.int32,
     "l2": np.uint8,
     "eth_type": np.uint16,

@@ -1,0 +1,19 @@
+"""netsift: packet-capture analysis for security analysts.
+
+Public API::
+
+    import netsift
+    report = netsift.analyze(["capture.pcapng"])
+    report.data["capture"]["packets"]
+    report.write_json("report.json")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import ExitCode, NetsiftError  # noqa: E402
+from .pipeline import analyze  # noqa: E402
+from .report import Report, report_schema  # noqa: E402
+
+__all__ = ["ExitCode", "NetsiftError", "Report", "__version__", "analyze", "report_schema"]

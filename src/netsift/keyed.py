@@ -1,0 +1,115 @@
+"""A bounded, mergeable table of numeric aggregates keyed by tuples of integers.
+
+Statistics such as top talkers or conversations need "sum per key" over
+millions of packets.  Doing that with a Python dict costs a dict operation per
+distinct key per batch; here the batch is grouped with numpy (sort + reduce),
+appended, and compacted when the pending rows pass a threshold.  The table
+holds at most ``cap`` keys: when it must drop keys it keeps the heaviest by the
+first value column and records how many keys were dropped and the largest
+first-column value dropped, which bounds the error of every count reported
+(the Space-Saving / Misra–Gries argument: a key missing from the table had at
+most ``max_dropped`` in the primary column when it was dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+#: Aggregations supported per value column.
+SUM, MIN, MAX = "sum", "min", "max"
+_REDUCE = {SUM: np.add, MIN: np.minimum, MAX: np.maximum}
+
+
+def group(keys: Sequence[npt.NDArray[np.generic]], values: Sequence[I64], ops: Sequence[str]
+          ) -> tuple[list[U64], list[I64]]:
+    """Group rows by ``keys`` and reduce each value column with its op."""
+    n = keys[0].shape[0] if keys else 0
+    if n == 0:
+        return [np.zeros(0, np.uint64) for _ in keys], [np.zeros(0, np.int64) for _ in values]
+    ks = [np.asarray(k).astype(np.uint64, copy=False) for k in keys]
+    order = np.lexsort(ks[::-1]) if len(ks) > 1 else np.argsort(ks[0], kind="stable")
+    sk = [k[order] for k in ks]
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for k in sk:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.nonzero(change)[0]
+    out_k = [k[starts] for k in sk]
+    out_v = [_REDUCE[op].reduceat(np.asarray(v, dtype=np.int64)[order], starts) for v, op in zip(values, ops)]
+    return out_k, out_v
+
+
+class KeyedTable:
+    """Aggregates per key, bounded to ``cap`` keys; ``update`` and ``merge`` are exact until pruning."""
+
+    def __init__(self, n_keys: int, ops: Sequence[str], cap: int = 100_000) -> None:
+        self.n_keys = n_keys
+        self.ops = tuple(ops)
+        self.cap = cap
+        self._keys: list[list[U64]] = []
+        self._vals: list[list[I64]] = []
+        self._pending = 0
+        self.dropped_keys = 0
+        self.max_dropped = 0
+
+    def update(self, keys: Sequence[npt.NDArray[np.generic]], values: Sequence[npt.NDArray[np.generic]]) -> None:
+        k, v = group(keys, [np.asarray(x, dtype=np.int64) for x in values], self.ops)
+        if not k or k[0].shape[0] == 0:
+            return
+        self._keys.append(k)
+        self._vals.append(v)
+        self._pending += int(k[0].shape[0])
+        if self._pending > 4 * self.cap:
+            self._compact()
+
+    def _compact(self) -> None:
+        if len(self._keys) > 1 or self._pending > self.cap:
+            keys = [np.concatenate([part[i] for part in self._keys]) for i in range(self.n_keys)]
+            vals = [np.concatenate([part[i] for part in self._vals]) for i in range(len(self.ops))]
+            k, v = group(keys, vals, self.ops)
+            if k[0].shape[0] > self.cap:
+                order = np.argsort(-v[0], kind="stable")
+                drop = order[self.cap :]
+                self.dropped_keys += int(drop.shape[0])
+                self.max_dropped = max(self.max_dropped, int(v[0][drop].max()))
+                keep = np.sort(order[: self.cap])
+                k = [x[keep] for x in k]
+                v = [x[keep] for x in v]
+            self._keys, self._vals = [k], [v]
+            self._pending = int(k[0].shape[0])
+
+    def merge(self, other: KeyedTable) -> None:
+        self._keys.extend(other._keys)
+        self._vals.extend(other._vals)
+        self._pending += other._pending
+        self.dropped_keys += other.dropped_keys
+        self.max_dropped = max(self.max_dropped, other.max_dropped)
+        self._compact()
+
+    def result(self) -> tuple[list[U64], list[I64]]:
+        self._compact()
+        if not self._keys:
+            return [np.zeros(0, np.uint64)] * self.n_keys, [np.zeros(0, np.int64)] * len(self.ops)
+        return self._keys[0], self._vals[0]
+
+    def __len__(self) -> int:
+        self._compact()
+        return self._pending
+
+    @property
+    def approximate(self) -> bool:
+        return self.dropped_keys > 0
+
+
+def top(keys: list[U64], vals: list[I64], by: int, n: int) -> npt.NDArray[np.intp]:
+    """Indices of the ``n`` rows with the largest ``vals[by]`` (ties broken by key order)."""
+    if not keys or keys[0].shape[0] == 0:
+        return np.zeros(0, dtype=np.intp)
+    order = np.lexsort([*(k for k in reversed(keys)), -vals[by]])
+    return order[:n]

@@ -1,0 +1,269 @@
+"""The analyze pipeline: inputs → readers → decoder → statistics → :class:`Report`.
+
+``analyze(paths)`` is the public entry point (also exported as
+``netsift.analyze``).  Inputs may be files, globs or directories; directories
+are searched recursively and every file in them whose first bytes are a
+pcap/pcapng (or gzip of one) magic is read, others are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .capture import CaptureReader, RecordBatch, sniff_format
+from .columns import LINK_TYPES, PacketColumns, link_type_name
+from .errors import InputNotFoundError, NetsiftError, UsageError
+from .quality import verdict
+from .report import SCHEMA_VERSION, Report
+from .stats import TrafficStats
+
+ENGINES = ("fast", "scapy")
+
+#: Progress callback: (bytes of input consumed so far, total input bytes, packets so far).
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class InputPlan:
+    files: list[str]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def expand_inputs(paths: Iterable[str]) -> InputPlan:
+    """Resolve files, globs and directories into an ordered list of capture files."""
+    plan = InputPlan(files=[])
+    seen: set[str] = set()
+    for raw in paths:
+        if os.path.isdir(raw):
+            found = sorted(
+                os.path.join(root, name)
+                for root, _dirs, names in os.walk(raw)
+                for name in names
+            )
+            for f in found:
+                try:
+                    sniff_format(f)
+                except NetsiftError as exc:
+                    plan.skipped.append({"path": f, "reason": str(exc)})
+                    continue
+                if f not in seen:
+                    seen.add(f)
+                    plan.files.append(f)
+            continue
+        if os.path.exists(raw):
+            matches = [raw]
+        elif glob.has_magic(raw):
+            matches = sorted(glob.glob(raw, recursive=True))
+            if not matches:
+                raise InputNotFoundError(f"{raw}: the pattern matches no file")
+        else:
+            raise InputNotFoundError(f"{raw}: no such file or directory")
+        for f in matches:
+            if os.path.isdir(f):
+                sub = expand_inputs([f])
+                plan.skipped.extend(sub.skipped)
+                new = [x for x in sub.files if x not in seen]
+                seen.update(new)
+                plan.files.extend(new)
+                continue
+            sniff_format(f)  # an explicitly named non-capture is an error, before any work
+            if f not in seen:
+                seen.add(f)
+                plan.files.append(f)
+    if not plan.files:
+        raise InputNotFoundError("no capture files found in the given inputs")
+    return plan
+
+
+def _decoder(engine: str) -> Callable[[RecordBatch], PacketColumns]:
+    if engine == "fast":
+        from .decode_fast import decode
+
+        return decode
+    if engine == "scapy":
+        from .decode_scapy import decode as scapy_decode
+
+        return scapy_decode
+    raise UsageError(f"--engine: unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+
+
+def _ts(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e9
+
+
+def _iso(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def analyze(
+    paths: Iterable[str] | str,
+    engine: str = "fast",
+    top_n: int = 20,
+    progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Report:
+    """Analyze captures and return the :class:`Report` (raises :class:`NetsiftError` on bad input)."""
+    if isinstance(paths, str):
+        paths = [paths]
+    decode = _decoder(engine)
+    plan = expand_inputs(paths)
+    started = time.monotonic()
+    total_bytes = sum(os.path.getsize(f) for f in plan.files)
+    done_bytes = 0
+    stats = TrafficStats()
+    inputs: list[dict[str, Any]] = []
+    interrupted = False
+    for index, path in enumerate(plan.files):
+        file_stats = _FileFigures()
+        reader = CaptureReader(path, file_index=index)
+        try:
+            with reader:
+                for batch in reader.batches():
+                    cols = decode(batch)
+                    stats.update(cols, batch)
+                    file_stats.update(batch)
+                    if progress is not None:
+                        progress(done_bytes + reader.position(), total_bytes, stats.packets)
+        except KeyboardInterrupt:
+            interrupted = True
+        done_bytes += reader.info.file_bytes
+        for w in reader.warnings:
+            if warn is not None:
+                warn(f"{path}: {w.message}")
+        inputs.append(_input_section(reader, file_stats))
+        if interrupted:
+            break
+    elapsed = time.monotonic() - started
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "netsift", "version": __version__},
+        "run": {
+            "generated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "engine": engine,
+            "elapsed_s": round(elapsed, 3),
+            "packets_per_s": round(stats.packets / elapsed) if elapsed > 0 else None,
+            "partial": interrupted,
+        },
+        "inputs": inputs,
+        "skipped_inputs": plan.skipped,
+        "capture": _capture_section(stats, inputs),
+    }
+    data["quality"] = verdict(stats, inputs)
+    data.update(stats.to_report(top_n))
+    return Report(data)
+
+
+class _FileFigures:
+    """Per-file counters (the combined ones live in :class:`TrafficStats`)."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+        self.wire_bytes = 0
+        self.captured_bytes = 0
+        self.first: int | None = None
+        self.last: int | None = None
+        self.truncated = 0
+        self.link_types: dict[int, int] = {}
+
+    def update(self, b: RecordBatch) -> None:
+        n = len(b)
+        if not n:
+            return
+        self.packets += n
+        self.wire_bytes += int(b.wirelen.sum())
+        self.captured_bytes += int(b.caplen.sum())
+        self.truncated += int(np.count_nonzero(b.caplen < b.wirelen))
+        lo, hi = int(b.ts_ns.min()), int(b.ts_ns.max())
+        self.first = lo if self.first is None else min(self.first, lo)
+        self.last = hi if self.last is None else max(self.last, hi)
+        for lt, k in zip(*np.unique(b.link_type, return_counts=True)):
+            self.link_types[int(lt)] = self.link_types.get(int(lt), 0) + int(k)
+
+
+def _link_rows(counts: dict[int, int]) -> list[dict[str, Any]]:
+    return [
+        {"link_type": lt, "name": link_type_name(lt), "packets": k}
+        for lt, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def _input_section(reader: CaptureReader, f: _FileFigures) -> dict[str, Any]:
+    info = reader.info
+    duration = (f.last - f.first) / 1e9 if f.first is not None and f.last is not None else 0.0
+    return {
+        "path": info.path,
+        "format": info.format,
+        "compression": info.compression,
+        "byte_order": info.byte_order,
+        "version": info.version,
+        "ts_precision": info.ts_precision or None,
+        "file_bytes": info.file_bytes,
+        "sections": info.sections,
+        "interfaces": [
+            {
+                "index": i,
+                "link_type": itf.link_type,
+                "link_type_name": link_type_name(itf.link_type),
+                "name": itf.name or None,
+                "snaplen": itf.snaplen,
+                "ts_resolution": f"{itf.tsresol[0]}^-{itf.tsresol[1]}",
+                "ts_offset_s": itf.tsoffset_s,
+                "received": itf.received,
+                "dropped_by_interface": itf.dropped_by_interface,
+                "dropped_by_os": itf.dropped_by_os,
+            }
+            for i, itf in enumerate(info.interfaces)
+        ],
+        "packets": f.packets,
+        "bytes": f.wire_bytes,
+        "captured_bytes": f.captured_bytes,
+        "snaplen_truncated": f.truncated,
+        "first_ts": _ts(f.first),
+        "last_ts": _ts(f.last),
+        "duration_s": duration,
+        "link_types": _link_rows(f.link_types),
+        "status": "damaged" if reader.truncated else "ok",
+        "warnings": [
+            {"code": w.code, "message": w.message, "offset": w.offset} for w in reader.warnings
+        ],
+        "skipped_records": dict(reader.skipped),
+    }
+
+
+def _capture_section(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    duration = stats.duration_s()
+    unsupported = sum(k for lt, k in stats.link_types.items() if lt not in LINK_TYPES)
+    return {
+        "files": len(inputs),
+        "packets": stats.packets,
+        "bytes": stats.wire_bytes,
+        "captured_bytes": stats.captured_bytes,
+        "first_ts": _ts(stats.first_ts),
+        "last_ts": _ts(stats.last_ts),
+        "first_time": _iso(stats.first_ts),
+        "last_time": _iso(stats.last_ts),
+        "duration_s": duration,
+        "avg_packets_per_s": stats.packets / duration if duration > 0 else None,
+        "avg_bits_per_s": stats.wire_bytes * 8 / duration if duration > 0 else None,
+        "avg_packet_bytes": stats.wire_bytes / stats.packets if stats.packets else None,
+        "link_types": _link_rows(stats.link_types),
+        "snaplens": sorted({itf["snaplen"] for i in inputs for itf in i["interfaces"]}),
+        "snaplen_truncated": stats.snaplen_truncated,
+        "damaged_files": sum(1 for i in inputs if i["status"] != "ok"),
+        "skipped_records": sum(sum(i["skipped_records"].values()) for i in inputs),
+        "unsupported_link_type_packets": unsupported,
+        "ipv4_packets": stats.ip_packets[4],
+        "ipv6_packets": stats.ip_packets[6],
+        "ip_fragments": stats.fragments,
+    }

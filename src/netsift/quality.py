@@ -1,0 +1,121 @@
+"""The capture-quality verdict: can the analyst trust what this capture shows?
+
+Each rule yields a reason with a stable code, a level and a sentence; the
+verdict is the worst level found: ``good`` < ``degraded`` < ``poor``.
+
+Rules and their thresholds:
+- ``snaplen_hides_headers`` (poor): snaplen cut packets inside their network
+  or transport headers, so addresses/ports/flags of those packets are unknown.
+- ``snaplen_truncated`` (degraded): packets were cut by snaplen (caplen <
+  wire length); the reason names the layers that were hidden (DNS messages,
+  TLS records, HTTP messages, other payload) — Wireshark flags each such
+  packet "Packet size limited during capture"; Zeek silently loses them
+  (zeek/zeek#2517).
+- ``damaged_file`` (degraded): a file ended early (cut record, bad block).
+- ``duplicates`` (degraded above :data:`DUP_DEGRADED_PCT` percent): SPAN
+  ports and multi-tap setups copy frames; counts, rates and TCP analysis are
+  inflated.
+- ``out_of_order_timestamps`` (degraded above :data:`OOO_DEGRADED_PCT`
+  percent, otherwise info): merged captures or multi-queue NICs; rates and
+  timing-based detections are unreliable.
+- ``unsupported_link_type`` (degraded): frames of a link type we do not decode.
+- ``capture_drops`` (degraded): the capturing host's interface/OS dropped
+  packets (pcapng Interface Statistics Blocks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .columns import LINK_TYPES, link_type_name
+from .stats import TrafficStats
+
+#: Duplicate share above which counts are considered inflated (percent of frames).
+DUP_DEGRADED_PCT = 1.0
+#: Share of out-of-order timestamps that makes timing unreliable (percent).
+OOO_DEGRADED_PCT = 0.1
+
+_LEVELS = ("good", "info", "degraded", "poor")
+
+_HIDDEN_TEXT = {
+    "network_headers": "network headers",
+    "transport_headers": "transport headers",
+    "dns_messages": "DNS messages (names unreadable)",
+    "tls_records": "TLS records (handshakes, SNI and fingerprints unreadable)",
+    "http_messages": "HTTP messages",
+    "other_payload": "other payload",
+}
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 3) if whole else 0.0
+
+
+def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    reasons: list[dict[str, Any]] = []
+    n = stats.packets
+
+    def add(code: str, level: str, message: str, **evidence: Any) -> None:
+        reasons.append({"code": code, "level": level, "message": message, "evidence": evidence})
+
+    hidden = dict(sorted(stats.hidden.items(), key=lambda kv: -kv[1]))
+    if stats.snaplen_truncated:
+        header_hidden = hidden.get("network_headers", 0) + hidden.get("transport_headers", 0)
+        snaplens = sorted({itf["snaplen"] for i in inputs for itf in i["interfaces"]})
+        layers = ", ".join(f"{_HIDDEN_TEXT.get(k, k)}: {v}" for k, v in hidden.items())
+        if header_hidden:
+            add("snaplen_hides_headers", "poor",
+                f"{header_hidden} packets were cut inside their network or transport headers "
+                f"(snaplen {snaplens}); their addresses, ports or flags are unknown.",
+                packets=header_hidden, snaplens=snaplens)
+        add("snaplen_truncated", "degraded",
+            f"{stats.snaplen_truncated} packets ({_pct(stats.snaplen_truncated, n)}%) were cut by "
+            f"snaplen, hiding {stats.truncated_bytes} bytes" + (f" — {layers}." if layers else "."),
+            packets=stats.snaplen_truncated, percent=_pct(stats.snaplen_truncated, n),
+            bytes_hidden=stats.truncated_bytes, hidden_layers=hidden, snaplens=snaplens)
+    damaged = [i for i in inputs if i["status"] != "ok"]
+    if damaged:
+        add("damaged_file", "degraded",
+            f"{len(damaged)} file(s) ended early because of damage; results cover the readable part.",
+            files=[i["path"] for i in damaged])
+    if stats.duplicates:
+        pct = _pct(stats.duplicates, n)
+        add("duplicates", "degraded" if pct > DUP_DEGRADED_PCT else "info",
+            f"{stats.duplicates} frames ({pct}%) repeat one of the 4 frames before them byte for "
+            "byte (SPAN or tap duplicates inflate counts).",
+            packets=stats.duplicates, percent=pct, threshold_percent=DUP_DEGRADED_PCT,
+            example_frames=stats.duplicate_examples)
+    if stats.out_of_order:
+        pct = _pct(stats.out_of_order, n)
+        add("out_of_order_timestamps", "degraded" if pct > OOO_DEGRADED_PCT else "info",
+            f"{stats.out_of_order} packets ({pct}%) have a timestamp earlier than the packet before "
+            f"them (largest step back {stats.max_backwards_ns / 1e9:.6f} s).",
+            packets=stats.out_of_order, percent=pct, threshold_percent=OOO_DEGRADED_PCT,
+            max_backwards_s=stats.max_backwards_ns / 1e9)
+    unsupported = {lt: k for lt, k in stats.link_types.items() if lt not in LINK_TYPES}
+    if unsupported:
+        names = ", ".join(f"{link_type_name(lt)} ({k})" for lt, k in unsupported.items())
+        add("unsupported_link_type", "degraded",
+            f"{sum(unsupported.values())} frames use link types netsift counts but does not decode: "
+            f"{names}.", packets=sum(unsupported.values()))
+    drops = 0
+    for i in inputs:
+        for itf in i["interfaces"]:
+            drops += (itf.get("dropped_by_interface") or 0) + (itf.get("dropped_by_os") or 0)
+    if drops:
+        add("capture_drops", "degraded",
+            f"the capturing host reported {drops} dropped packets; the capture is incomplete.",
+            packets=drops)
+    level = max((r["level"] for r in reasons), key=_LEVELS.index, default="good")
+    if level == "info":
+        level = "good"
+    return {
+        "verdict": level,
+        "reasons": reasons,
+        "snaplen_truncated": stats.snaplen_truncated,
+        "snaplen_truncated_pct": _pct(stats.snaplen_truncated, n),
+        "hidden_layers": hidden,
+        "duplicates": stats.duplicates,
+        "out_of_order": stats.out_of_order,
+        "caplen_exceeds_wirelen": stats.caplen_exceeds_wirelen,
+    }

@@ -1,0 +1,70 @@
+"""The report: one JSON document with a schema, written atomically, and its terminal summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from typing import Any
+
+from .errors import OutputError
+
+SCHEMA_VERSION = "1.0"
+
+#: Keys whose values change from run to run (stripped when comparing reports).
+VOLATILE_KEYS = ("run.generated_at", "run.elapsed_s", "run.packets_per_s", "tool.version")
+
+
+def report_schema() -> dict[str, Any]:
+    """The report's JSON Schema (draft 2020-12), as shipped in the package."""
+    text = resources.files("netsift").joinpath("schema/report.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+class Report:
+    """A finished analysis.  ``data`` is the JSON document; see ``netsift schema``."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.data, indent=indent, ensure_ascii=False) + "\n"
+
+    def write_json(self, path: str) -> None:
+        write_atomic(path, self.to_json())
+
+    def stable(self) -> dict[str, Any]:
+        """The report without volatile fields (for comparing runs)."""
+        data = json.loads(json.dumps(self.data))
+        for dotted in VOLATILE_KEYS:
+            head, _, tail = dotted.partition(".")
+            data.get(head, {}).pop(tail, None)
+        return data  # type: ignore[no-any-return]
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename: never a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(directory):
+        raise OutputError(f"{path}: the directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".netsift-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None

@@ -1,0 +1,131 @@
+"""Terminal rendering: the analyze summary and the progress bar (both via rich)."""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+_VERDICT_STYLE = {"good": "green", "degraded": "yellow", "poor": "bold red"}
+
+
+def console(stream: IO[str], force_plain: bool = False) -> Console:
+    """A console on ``stream``; NO_COLOR (https://no-color.org) and pipes turn colour off."""
+    no_color = force_plain or "NO_COLOR" in os.environ
+    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False,
+                   width=None if stream.isatty() else 110)
+
+
+def _human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M' + unit (SI prefixes, three significant digits)."""
+    for suffix in ("", "k", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.3g} {suffix}{unit}"
+        n /= 1000
+    return f"{n:.3g} P{unit}"
+
+
+def render_summary(con: Console, data: dict[str, Any]) -> None:
+    cap = data["capture"]
+    q = data["quality"]
+    files = ", ".join(os.path.basename(i["path"]) for i in data["inputs"][:3])
+    if len(data["inputs"]) > 3:
+        files += f" (+{len(data['inputs']) - 3} more)"
+    t = Table(title="Capture", box=box.SIMPLE, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("files", files)
+    t.add_row("packets", f"{cap['packets']:,}")
+    t.add_row("bytes", f"{cap['bytes']:,}")
+    t.add_row("first / last", f"{cap['first_time'] or '-'}  →  {cap['last_time'] or '-'}")
+    t.add_row("duration", f"{cap['duration_s']:.3f} s")
+    if cap["avg_bits_per_s"]:
+        t.add_row("average rate", f"{_human(cap['avg_packets_per_s'], 'pkt/s')}, "
+                  f"{_human(cap['avg_bits_per_s'], 'bit/s')}")
+    t.add_row("link types", ", ".join(f"{r['name']} ({r['packets']:,})" for r in cap["link_types"]))
+    style = _VERDICT_STYLE.get(q["verdict"], "")
+    t.add_row("quality", f"[{style}]{q['verdict']}[/]")
+    con.print(t)
+    for r in q["reasons"]:
+        con.print(f"  [{_VERDICT_STYLE.get(r['level'], 'dim')}]•[/] {r['message']}", markup=True,
+                  highlight=False)
+
+    protos = [p for p in data["protocols"] if p["depth"] <= 3]
+    if protos:
+        pt = Table(title="Protocols", box=box.SIMPLE, title_justify="left")
+        pt.add_column("protocol")
+        pt.add_column("frames", justify="right")
+        pt.add_column("%", justify="right")
+        pt.add_column("bytes", justify="right")
+        for p in protos[:25]:
+            pt.add_row("  " * p["depth"] + p["protocol"], f"{p['frames']:,}", f"{p['frames_pct']:.1f}",
+                       f"{p['bytes']:,}")
+        con.print(pt)
+
+    talkers = data["top_talkers"]["by_bytes"]
+    if talkers.get("sources"):
+        tt = Table(title="Top talkers (by bytes)", box=box.SIMPLE, title_justify="left")
+        tt.add_column("source")
+        tt.add_column("packets", justify="right")
+        tt.add_column("bytes", justify="right")
+        tt.add_column("destination")
+        tt.add_column("packets", justify="right")
+        tt.add_column("bytes", justify="right")
+        srcs, dsts = talkers["sources"][:5], talkers["destinations"][:5]
+        for i in range(max(len(srcs), len(dsts))):
+            s = srcs[i] if i < len(srcs) else None
+            d = dsts[i] if i < len(dsts) else None
+            tt.add_row(
+                s["address"] if s else "", f"{s['packets']:,}" if s else "", f"{s['bytes']:,}" if s else "",
+                d["address"] if d else "", f"{d['packets']:,}" if d else "", f"{d['bytes']:,}" if d else "",
+            )
+        con.print(tt)
+
+    conv = data["conversations"]["top_by_bytes"][:5]
+    if conv:
+        ct = Table(title="Top conversations", box=box.SIMPLE, title_justify="left")
+        for col in ("A", "B", "A→B pkts", "B→A pkts", "bytes", "duration s"):
+            ct.add_column(col, justify="right" if col not in ("A", "B") else "left")
+        for r in conv:
+            ct.add_row(r["address_a"], r["address_b"], f"{r['a_to_b_packets']:,}",
+                       f"{r['b_to_a_packets']:,}", f"{r['bytes']:,}", f"{r['duration_s']:.3f}")
+        con.print(ct)
+
+    ports = data["ports"]
+    lines = []
+    for proto in ("tcp", "udp"):
+        top = ports.get(proto, {}).get("dst", [])[:8]
+        if top:
+            lines.append(f"  {proto} dst: " + ", ".join(f"{r['port']} ({r['packets']:,})" for r in top))
+    if lines:
+        con.print("[bold]Top destination ports[/]")
+        for line in lines:
+            con.print(line, highlight=False)
+    if data["anomalies"]:
+        con.print("[bold]Decoder anomalies[/]: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(data["anomalies"].items(), key=lambda kv: -kv[1])))
+
+
+def progress_bar(stream: IO[str]) -> Progress:
+    """Bytes and packets per second, on stderr; callers only create it for a terminal."""
+    return Progress(
+        TextColumn("[bold]reading"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[packets]:,} pkts  {task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+        transient=True,
+    )
