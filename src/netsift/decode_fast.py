@@ -56,6 +56,41 @@ def _gather(buf: npt.NDArray[np.uint8], pos: I64, width: int, dtype: str) -> npt
     return buf[idx].view(dtype).reshape(pos.shape[0])
 
 
+def _null_family(buf: npt.NDArray[np.uint8], s: I64, link_type: int) -> npt.NDArray[np.uint16]:
+    """Ethertype for BSD NULL/LOOP headers, resolved the way Wireshark's packet-null.c does.
+
+    DLT_NULL carries an AF_ value in the writer's byte order (read here as a
+    little-endian host would, like the reference tshark run); IRIX snoop puts
+    a 16-bit AF_ value in the upper half; old Linux libpcap wrote an ethertype.
+    Values above 1500 are ethertypes; BSD AF_INET is 2, AF_INET6 is 24
+    (NetBSD/OpenBSD), 28 (FreeBSD) or 30 (Darwin).  FF 03 starts a PPP frame.
+    """
+    if link_type == 108:  # LINKTYPE_LOOP: network byte order
+        h = _gather(buf, s, 4, ">u4").astype(np.int64)
+    else:
+        h = _gather(buf, s, 4, "<u4").astype(np.int64)
+        upper = (h & 0xFFFF0000) != 0
+        irix = upper & ((h & 0xFF000000) == 0) & ((h & 0x00FF0000) < 0x00060000)
+        swapped = (
+            ((h & 0xFF) << 24) | ((h & 0xFF00) << 8) | ((h >> 8) & 0xFF00) | ((h >> 24) & 0xFF)
+        )
+        low16 = h & 0xFFFF
+        irix_swapped = ~upper & ((h & 0xFF) == 0) & ((h & 0xFF00) < 0x0600)
+        h = np.where(
+            irix, h >> 16,
+            np.where(upper, swapped,
+                     np.where(irix_swapped, ((low16 & 0xFF) << 8) | (low16 >> 8), h)),
+        )
+    ppp = (buf[s] == 0xFF) & (buf[s + 1] == 0x03)
+    et = np.zeros(h.shape[0], dtype=np.uint16)
+    is_etype = h > 1500
+    et[is_etype] = (h[is_etype] & 0xFFFF).astype(np.uint16)
+    et[h == 2] = 0x0800
+    et[np.isin(h, (24, 28, 30))] = 0x86DD
+    et[ppp] = 0
+    return et
+
+
 def decode(batch: RecordBatch) -> PacketColumns:
     n = len(batch)
     c = PacketColumns.empty(n)
@@ -107,17 +142,7 @@ def decode(batch: RecordBatch) -> PacketColumns:
             eth_type[ok] = _gather(buf, s, 2, ">u2")
             l3[ok] = s + 20
         elif code == L2_NULL:
-            fam = _gather(buf, s, 4, "<u4").astype(np.int64)
-            if lt == 108:  # LINKTYPE_LOOP: network byte order
-                fam = _gather(buf, s, 4, ">u4").astype(np.int64)
-            else:  # host byte order of the writer: either order may appear
-                swapped = fam > 0xFFFF
-                fam[swapped] = _gather(buf, s[swapped], 4, ">u4").astype(np.int64)
-            # BSD AF_INET is 2; AF_INET6 is 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (Darwin)
-            et = np.zeros(fam.shape[0], dtype=np.uint16)
-            et[fam == 2] = 0x0800
-            et[np.isin(fam, (24, 28, 30))] = 0x86DD
-            eth_type[ok] = et
+            eth_type[ok] = _null_family(buf, s, lt)
             l3[ok] = s + 4
         else:  # raw IP: the version nibble says which
             if lt == 228:

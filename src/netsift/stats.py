@@ -46,9 +46,10 @@ from .keyed import MAX, MIN, SUM, KeyedTable, top
 TOP_N = 20
 #: editcap -D default window is 5 frames: compare each frame with the 4 before it.
 DUP_FRAMES_BACK = 4
-#: ... and only when they are at most 100 ms apart (a SPAN copy arrives within
-#: microseconds; an identical retransmission after an RTO is not a duplicate).
-DUP_WINDOW_NS = 100_000_000
+#: ... and only when they are at most 10 ms apart (a SPAN or tap copy arrives
+#: within microseconds; an identical resend by the application or a TCP
+#: retransmission after an RTO (>= 200 ms on Linux) is not a capture duplicate).
+DUP_WINDOW_NS = 10_000_000
 #: Wireshark "Packet Lengths" statistic buckets (ui/packet_lengths / plen tap).
 SIZE_BUCKETS = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
 #: Candidate time-series intervals (ns); the report uses the smallest that
@@ -69,7 +70,7 @@ HTTP_PORTS = (80, 8000, 8008, 8080)
 
 TCP_FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS")
 
-_L2_NODE = {L2_ETHERNET: "eth", L2_SLL: "sll", L2_SLL2: "sll2", L2_RAW: "raw", L2_NULL: "null"}
+_L2_NODE = {L2_ETHERNET: "eth", L2_SLL: "sll", L2_SLL2: "sll", L2_RAW: "raw", L2_NULL: "null"}
 
 
 def tcp_flag_label(flags: int) -> str:
@@ -94,10 +95,11 @@ def _path_for(key: int) -> str:
     code = LINK_TYPES.get(lt, (L2_NONE, ""))[0]
     if code == L2_NONE:
         return link_type_name(lt)
-    parts = [_L2_NODE[code]]
+    # LINKTYPE_IPV4/IPV6 have no link header: tshark's hierarchy starts at ip/ipv6.
+    parts = [] if lt in (228, 229) else [_L2_NODE[code]]
     parts += ["vlan"] * vd
     if (key >> 4) & 1:  # no network layer (link header cut or unknown family)
-        return ":".join(parts)
+        return ":".join(parts) or link_type_name(lt)
     if code == L2_ETHERNET and et <= ETH_LLC_MAX:
         parts.append("llc")
     elif ipv == 4:
