@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import ExitCode, NetsiftError  # noqa: E402
-from .pipeline import analyze  # noqa: E402
-from .report import Report, report_schema  # noqa: E402
+from .errors import ExitCode, NetsiftError
+from .pipeline import analyze
+from .report import Report, report_schema
 
 __all__ = ["ExitCode", "NetsiftError", "Report", "__version__", "analyze", "report_schema"]

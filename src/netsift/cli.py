@@ -6,11 +6,11 @@ Every failure a user can cause ends here as one sentence on stderr and an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
@@ -91,10 +91,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
     if output:
         report.write_json(output)
     if as_json:
-        try:
+        with contextlib.suppress(BrokenPipeError):
             sys.stdout.write(report.to_json())
-        except BrokenPipeError:
-            pass
     elif not quiet:
         render_summary(console(sys.stdout), report.data)
         if output:

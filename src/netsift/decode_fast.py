@@ -23,7 +23,6 @@ from .columns import (
     L2_ETHERNET,
     L2_NONE,
     L2_NULL,
-    L2_RAW,
     L2_SLL,
     L2_SLL2,
     LINK_TYPES,
@@ -53,7 +52,8 @@ def _gather(buf: npt.NDArray[np.uint8], pos: I64, width: int, dtype: str) -> npt
     if width == 1:
         return buf[pos]
     idx = pos[:, None] + np.arange(width, dtype=np.int64)
-    return buf[idx].view(dtype).reshape(pos.shape[0])
+    out: npt.NDArray[np.generic] = buf[idx].view(dtype).reshape(pos.shape[0])
+    return out
 
 
 def _null_family(buf: npt.NDArray[np.uint8], s: I64, link_type: int) -> npt.NDArray[np.uint16]:
@@ -172,7 +172,7 @@ def decode(batch: RecordBatch) -> PacketColumns:
             l3[tagged] = -1
             break
         pos = l3[tagged]
-        vid = _gather(buf, pos, 2, ">u2") & 0x0FFF
+        vid = _gather(buf, pos, 2, ">u2").astype(np.int64) & 0x0FFF
         if depth == 0:
             c.vlan_outer[tagged] = vid
         elif depth == 1:

@@ -41,7 +41,7 @@ def group(keys: Sequence[npt.NDArray[np.generic]], values: Sequence[I64], ops: S
         change[1:] |= k[1:] != k[:-1]
     starts = np.nonzero(change)[0]
     out_k = [k[starts] for k in sk]
-    out_v = [_REDUCE[op].reduceat(np.asarray(v, dtype=np.int64)[order], starts) for v, op in zip(values, ops)]
+    out_v = [_REDUCE[op].reduceat(np.asarray(v, dtype=np.int64)[order], starts) for v, op in zip(values, ops, strict=True)]
     return out_k, out_v
 
 

@@ -187,7 +187,7 @@ class _FileFigures:
         lo, hi = int(b.ts_ns.min()), int(b.ts_ns.max())
         self.first = lo if self.first is None else min(self.first, lo)
         self.last = hi if self.last is None else max(self.last, hi)
-        for lt, k in zip(*np.unique(b.link_type, return_counts=True)):
+        for lt, k in zip(*np.unique(b.link_type, return_counts=True), strict=True):
             self.link_types[int(lt)] = self.link_types.get(int(lt), 0) + int(k)
 
 

@@ -191,7 +191,7 @@ class TrafficStats:
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
         self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
         lts, cnt = np.unique(c.link_type, return_counts=True)
-        for lt, k in zip(lts.tolist(), cnt.tolist()):
+        for lt, k in zip(lts.tolist(), cnt.tolist(), strict=True):
             self.link_types[lt] = self.link_types.get(lt, 0) + k
         trunc = cl < wl
         self.snaplen_truncated += int(trunc.sum())
@@ -393,7 +393,7 @@ class TrafficStats:
         (keys,), (frames, nbytes) = self.hierarchy.result()
         # Cumulative counts per path prefix, as tshark's io,phs prints them.
         acc: dict[str, list[int]] = {}
-        for k, f, b in zip(keys.tolist(), frames.tolist(), nbytes.tolist()):
+        for k, f, b in zip(keys.tolist(), frames.tolist(), nbytes.tolist(), strict=True):
             parts = _path_for(int(k)).split(":")
             for d in range(1, len(parts) + 1):
                 p = ":".join(parts[:d])
