@@ -48,11 +48,33 @@ _BIT = ANOMALY_BIT
 
 
 def _gather(buf: npt.NDArray[np.uint8], pos: I64, width: int, dtype: str) -> npt.NDArray[np.generic]:
-    """Read one big-endian field of ``width`` bytes at each position (positions are valid)."""
+    """Read one field of ``width`` bytes at each position (positions are valid)."""
     if width == 1:
         return buf[pos]
+    if dtype == ">u2":
+        out: npt.NDArray[np.generic] = (buf[pos].astype(np.uint16) << 8) | buf[pos + 1]
+        return out
     idx = pos[:, None] + np.arange(width, dtype=np.int64)
-    out: npt.NDArray[np.generic] = buf[idx].view(dtype).reshape(pos.shape[0])
+    out = buf[idx].view(dtype).reshape(pos.shape[0])
+    return out
+
+
+def _window(buf: npt.NDArray[np.uint8], pos: I64, width: int) -> npt.NDArray[np.uint8]:
+    """The ``width`` bytes at each position as an (n, width) matrix (positions are valid)."""
+    out: npt.NDArray[np.uint8] = buf[pos[:, None] + np.arange(width, dtype=np.int64)]
+    return out
+
+
+def _be16(m: npt.NDArray[np.uint8], i: int) -> I64:
+    return (m[:, i].astype(np.int64) << 8) | m[:, i + 1]
+
+
+def _be32(m: npt.NDArray[np.uint8], i: int) -> I64:
+    return (_be16(m, i) << 16) | _be16(m, i + 2)
+
+
+def _be64(m: npt.NDArray[np.uint8], i: int) -> npt.NDArray[np.uint64]:
+    out: npt.NDArray[np.uint64] = np.ascontiguousarray(m[:, i : i + 8]).view(">u8").reshape(-1)
     return out
 
 
@@ -109,8 +131,10 @@ def decode(batch: RecordBatch) -> PacketColumns:
     l2 = c.l2
     eth_type = c.eth_type
     l3 = np.full(n, -1, dtype=np.int64)  # absolute offset in buf
-    for lt in np.unique(batch.link_type).tolist():
-        sel = np.nonzero(batch.link_type == lt)[0]
+    lts = batch.link_type
+    single = n > 0 and bool((lts == lts[0]).all())  # one link type per batch is the rule
+    for lt in [int(lts[0])] if single else np.unique(lts).tolist():
+        sel = np.arange(n) if single else np.nonzero(lts == lt)[0]
         code = LINK_TYPES.get(lt, (L2_NONE, ""))[0]
         if code == L2_NONE:
             anomalies[sel] |= _BIT["unsupported_link_type"]
@@ -209,21 +233,21 @@ def decode(batch: RecordBatch) -> PacketColumns:
         anomalies[v4[bad_ihl]] |= _BIT["bad_ip_header_length"]
         v4, p, ihl = v4[~bad_ihl], p[~bad_ihl], ihl[~bad_ihl]
         # From here on the packet is IPv4 with readable fixed header fields.
+        h = _window(buf, p, 20)
         c.ip_version[v4] = 4
-        total = _gather(buf, p + 2, 2, ">u2").astype(np.int64)
-        c.ip_id[v4] = _gather(buf, p + 4, 2, ">u2")
-        ff = _gather(buf, p + 6, 2, ">u2").astype(np.int64)
+        total = _be16(h, 2)
+        c.ip_id[v4] = _be16(h, 4)
+        ff = _be16(h, 6)
         c.ip_df[v4] = (ff & 0x4000) != 0
         mf = (ff & 0x2000) != 0
         fo = (ff & 0x1FFF) * 8
         c.frag_mf[v4] = mf
         c.frag_offset[v4] = fo
         c.is_fragment[v4] = mf | (fo > 0)
-        c.ip_ttl[v4] = buf[p + 8]
-        proto = buf[p + 9]
-        c.ip_proto[v4] = proto
-        c.ip_src_lo[v4] = _gather(buf, p + 12, 4, ">u4").astype(np.uint64) | V4_MAPPED
-        c.ip_dst_lo[v4] = _gather(buf, p + 16, 4, ">u4").astype(np.uint64) | V4_MAPPED
+        c.ip_ttl[v4] = h[:, 8]
+        c.ip_proto[v4] = h[:, 9]
+        c.ip_src_lo[v4] = _be32(h, 12).astype(np.uint64) | V4_MAPPED
+        c.ip_dst_lo[v4] = _be32(h, 16).astype(np.uint64) | V4_MAPPED
         c.ip_hdr_len[v4] = ihl
         avail = wire_end[v4] - p
         zero = total == 0
@@ -253,12 +277,13 @@ def decode(batch: RecordBatch) -> PacketColumns:
         anomalies[v6[bad_ver]] |= _BIT["bad_ip_version"]
         v6, p = v6[~bad_ver], p[~bad_ver]
         c.ip_version[v6] = 6
-        c.ip_src_hi[v6] = _gather(buf, p + 8, 8, ">u8")
-        c.ip_src_lo[v6] = _gather(buf, p + 16, 8, ">u8")
-        c.ip_dst_hi[v6] = _gather(buf, p + 24, 8, ">u8")
-        c.ip_dst_lo[v6] = _gather(buf, p + 32, 8, ">u8")
-        c.ip_ttl[v6] = buf[p + 7]
-        plen = _gather(buf, p + 4, 2, ">u2").astype(np.int64)
+        h = _window(buf, p, 40)
+        c.ip_src_hi[v6] = _be64(h, 8)
+        c.ip_src_lo[v6] = _be64(h, 16)
+        c.ip_dst_hi[v6] = _be64(h, 24)
+        c.ip_dst_lo[v6] = _be64(h, 32)
+        c.ip_ttl[v6] = h[:, 7]
+        plen = _be16(h, 4)
         avail = wire_end[v6] - p
         zero = plen == 0
         total = 40 + plen
@@ -267,7 +292,10 @@ def decode(batch: RecordBatch) -> PacketColumns:
         used = np.where(zero, avail, np.minimum(total, avail))
         c.ip_len[v6] = np.where(zero, avail, total)
         ip_end[v6] = p + used
-        nh = buf[p + 6].astype(np.int64)
+        nh = h[:, 6].astype(np.int64)
+        # A zero payload length is legitimate only in a jumbogram, which carries
+        # its length in a Hop-by-Hop header right after this one (RFC 2675 §3).
+        anomalies[v6[zero & (nh != 0)]] |= _BIT["ip_length_zero"]
         pos = p + 40
         # Walk the extension-header chain for the packets still inside it.
         live = np.arange(v6.shape[0])
@@ -331,13 +359,14 @@ def decode(batch: RecordBatch) -> PacketColumns:
         anomalies[tcp[short]] |= _BIT["truncated_transport_header"]
         tcp, p = tcp[~short], p[~short]
         c.l4_off[tcp] = p - start[tcp]
-        c.sport[tcp] = _gather(buf, p, 2, ">u2")
-        c.dport[tcp] = _gather(buf, p + 2, 2, ">u2")
-        c.tcp_seq[tcp] = _gather(buf, p + 4, 4, ">u4")
-        c.tcp_ack[tcp] = _gather(buf, p + 8, 4, ">u4")
-        word = _gather(buf, p + 12, 2, ">u2").astype(np.int64)
+        h = _window(buf, p, 16)
+        c.sport[tcp] = _be16(h, 0)
+        c.dport[tcp] = _be16(h, 2)
+        c.tcp_seq[tcp] = _be32(h, 4)
+        c.tcp_ack[tcp] = _be32(h, 8)
+        word = _be16(h, 12)
         c.tcp_flags[tcp] = word & 0x01FF
-        c.tcp_window[tcp] = _gather(buf, p + 14, 2, ">u2")
+        c.tcp_window[tcp] = _be16(h, 14)
         doff = (word >> 12) * 4
         pay = ip_end[tcp] - (p + doff)
         bad = (doff < 20) | (pay < 0)
@@ -353,9 +382,10 @@ def decode(batch: RecordBatch) -> PacketColumns:
         anomalies[udp[short]] |= _BIT["truncated_transport_header"]
         udp, p = udp[~short], p[~short]
         c.l4_off[udp] = p - start[udp]
-        c.sport[udp] = _gather(buf, p, 2, ">u2")
-        c.dport[udp] = _gather(buf, p + 2, 2, ">u2")
-        ulen = _gather(buf, p + 4, 2, ">u2").astype(np.int64)
+        h = _window(buf, p, 6)
+        c.sport[udp] = _be16(h, 0)
+        c.dport[udp] = _be16(h, 2)
+        ulen = _be16(h, 4)
         room = ip_end[udp] - p
         frag = c.is_fragment[udp]
         # A first fragment's UDP length covers the whole datagram: not checkable here.
@@ -368,7 +398,8 @@ def decode(batch: RecordBatch) -> PacketColumns:
     icmp = np.nonzero(has_l4 & ((proto == 1) | (proto == 58)))[0]
     if icmp.shape[0]:
         p = l4[icmp]
-        short = p + 4 > end[icmp]
+        # Every ICMP/ICMPv6 message starts with an 8-byte header (RFC 792, RFC 4443 §2.1).
+        short = p + 8 > end[icmp]
         anomalies[icmp[short]] |= _BIT["truncated_transport_header"]
         icmp, p = icmp[~short], p[~short]
         c.l4_off[icmp] = p - start[icmp]

@@ -33,14 +33,24 @@ def group(keys: Sequence[npt.NDArray[np.generic]], values: Sequence[I64], ops: S
     if n == 0:
         return [np.zeros(0, np.uint64) for _ in keys], [np.zeros(0, np.int64) for _ in values]
     ks = [np.asarray(k).astype(np.uint64, copy=False) for k in keys]
-    order = np.lexsort(ks[::-1]) if len(ks) > 1 else np.argsort(ks[0], kind="stable")
-    sk = [k[order] for k in ks]
+    # Constant key columns (e.g. the high half of IPv4-mapped addresses) do not
+    # affect the grouping: sort on the others only.
+    varying = [k for k in ks if k.shape[0] and k.min() != k.max()]
+    if not varying:
+        order = np.arange(n)
+    elif len(varying) == 1:
+        v = varying[0]
+        # Time bins arrive sorted: skip the sort when it would change nothing.
+        order = np.arange(n) if bool((v[1:] >= v[:-1]).all()) else np.argsort(v, kind="stable")
+    else:
+        order = np.lexsort(varying[::-1])
+    sv = [k[order] for k in varying]
     change = np.zeros(n, dtype=bool)
     change[0] = True
-    for k in sk:
+    for k in sv:
         change[1:] |= k[1:] != k[:-1]
     starts = np.nonzero(change)[0]
-    out_k = [k[starts] for k in sk]
+    out_k = [k[order[starts]] for k in ks]
     out_v = [_REDUCE[op].reduceat(np.asarray(v, dtype=np.int64)[order], starts) for v, op in zip(values, ops, strict=True)]
     return out_k, out_v
 

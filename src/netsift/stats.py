@@ -213,19 +213,7 @@ class TrafficStats:
         self.ip_packets[6] += int(np.count_nonzero(c.ip_version == 6))
         self.fragments += int(np.count_nonzero(c.is_fragment))
         if ip.any():
-            sh, sl, dh, dl = c.ip_src_hi[ip], c.ip_src_lo[ip], c.ip_dst_hi[ip], c.ip_dst_lo[ip]
-            w = wl[ip]
-            ones = np.ones(w.shape[0], np.int64)
-            self.src.update([sh, sl], [ones, w])
-            self.dst.update([dh, dl], [ones, w])
-            fwd = (sh < dh) | ((sh == dh) & (sl <= dl))
-            ah, al = np.where(fwd, sh, dh), np.where(fwd, sl, dl)
-            bh, bl = np.where(fwd, dh, sh), np.where(fwd, dl, sl)
-            f = fwd.astype(np.int64)
-            t = ts[ip]
-            self.conversations.update(
-                [ah, al, bh, bl], [f, w * f, 1 - f, w * (1 - f), t, t]
-            )
+            self._addresses(c, ip, wl[ip], ts[ip])
 
         has_l4 = c.l4_off >= 0
         for proto_num, name in ((6, "tcp"), (17, "udp")):
@@ -236,9 +224,24 @@ class TrafficStats:
         tcp = has_l4 & (c.ip_proto == 6)
         if tcp.any():
             self.tcp_flags += np.bincount(c.tcp_flags[tcp], minlength=512)
-        self.sizes += np.bincount(np.searchsorted(SIZE_BUCKETS, wl, side="right") - 1,
-                                  minlength=len(SIZE_BUCKETS))
+        top_bucket = SIZE_BUCKETS[-1]
+        per_len = np.bincount(np.minimum(wl, top_bucket), minlength=top_bucket + 1)
+        self.sizes += np.add.reduceat(per_len, SIZE_BUCKETS)
         self._timeline(ts, wl)
+
+    def _addresses(self, c: PacketColumns, ip: npt.NDArray[np.bool_], w: npt.NDArray[np.int64],
+                   t: npt.NDArray[np.int64]) -> None:
+        """Top talkers and conversations (unordered address pairs, lower address first)."""
+        sh, sl, dh, dl = c.ip_src_hi[ip], c.ip_src_lo[ip], c.ip_dst_hi[ip], c.ip_dst_lo[ip]
+        ones = np.ones(w.shape[0], np.int64)
+        fwd = (sh < dh) | ((sh == dh) & (sl <= dl))
+        f = fwd.astype(np.int64)
+        conv_vals = [f, w * f, 1 - f, w * (1 - f), t, t]
+        self.src.update([sh, sl], [ones, w])
+        self.dst.update([dh, dl], [ones, w])
+        ah, al = np.where(fwd, sh, dh), np.where(fwd, sl, dl)
+        bh, bl = np.where(fwd, dh, sh), np.where(fwd, dl, sl)
+        self.conversations.update([ah, al, bh, bl], conv_vals)
 
     def _hidden_layers(self, c: PacketColumns, trunc: npt.NDArray[np.bool_]) -> None:
         """Classify what snaplen truncation hid, per packet (one layer each, the lowest)."""
@@ -282,8 +285,9 @@ class TrafficStats:
         """editcap -D style duplicate frames; cheap fingerprint first, exact bytes to confirm."""
         n = len(c)
         fp = c.caplen.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        for col in (c.wirelen, c.eth_type, c.ip_id, c.ip_src_lo, c.ip_dst_lo, c.ip_src_hi,
-                    c.sport, c.dport, c.tcp_seq, c.tcp_ack, c.ip_ttl, c.tcp_flags, c.icmp_type):
+        # Fields that differ between distinct packets of one flow; equality is only a
+        # candidate, confirmed on the full bytes below.
+        for col in (c.wirelen, c.ip_id, c.ip_src_lo, c.ip_dst_lo, c.tcp_seq, c.tcp_ack):
             fp = (fp ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
         tail = state.tail
         k_tail = len(tail)
