@@ -7,8 +7,10 @@ packet lies, its lengths, timestamp (integer nanoseconds), link type and
 interface.  Memory is bounded by the chunk size, not by the file.
 
 Damage never raises out of :meth:`CaptureReader.batches`: an impossible
-record length, a bad block or a file cut mid-record ends that file with a
-warning in :attr:`CaptureReader.warnings`; all records before it are yielded.
+record length, a bad block, a damaged gzip stream or a file cut mid-record
+ends that file with a warning in :attr:`CaptureReader.warnings`; all records
+before it are yielded.  Timestamps are converted exactly (integer arithmetic)
+and saturate at 0 and 2**63 - 1 ns instead of wrapping.
 
 Formats (specs cited beside the constants):
 - pcap: tcpdump.org "PCAP Capture File Format" (draft-ietf-opsawg-pcap),
@@ -22,11 +24,12 @@ Formats (specs cited beside the constants):
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +39,31 @@ from .errors import InputNotFoundError, InputUnreadableError, NotACaptureError
 CHUNK_BYTES = 8 << 20
 #: Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD: a larger record length is damage.
 MAX_RECORD_BYTES = 262_144
-#: Sanity cap for a pcapng block (Wireshark uses 16 MiB for most blocks).
+#: Sanity cap for a pcapng block (Wireshark uses 16 MiB for most blocks).  Also the
+#: ceiling for a pcap record when the file's snaplen is larger than MAX_RECORD_BYTES,
+#: so a damaged length can never make the reader buffer more than this.
 MAX_BLOCK_BYTES = 16 << 20
+_INT64_MAX = (1 << 63) - 1
+
+#: Every :attr:`ReaderWarning.code` (stable identifiers; all but the last end the file).
+WARNING_CODES = frozenset(
+    {
+        "short_file_header",  # pcap file header cut short
+        "impossible_record_length",  # pcap record longer than the limit
+        "impossible_block_length",  # pcapng block length < minimum, not /4, or > cap
+        "block_length_mismatch",  # pcapng trailing length differs from the leading one
+        "bad_byte_order_magic",  # pcapng SHB without 0x1A2B3C4D in either order
+        "cut_short",  # the file ends inside a record or block
+        "gzip_stream_damaged",  # corrupt or cut gzip stream, or trailing garbage
+        "read_error",  # the operating system failed a read
+        "no_section_header",  # pcapng data without any SHB (only a warning)
+    }
+)
+#: Every key of :attr:`CaptureReader.skipped` (records dropped without ending the file).
+SKIP_REASONS = frozenset({"unknown_interface", "epb_caplen_exceeds_block", "bad_packet_block"})
+#: Read size for one ``read1`` call on a gzip stream: small enough that a damaged
+#: stream loses at most this much already-decompressed data.
+_GZIP_PIECE = 1 << 20
 
 # pcap magic numbers as read little-endian from the first four bytes.
 _PCAP_MAGICS = {
@@ -50,6 +76,13 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = 0x0A0D0D0A
 _PCAPNG_BOM = 0x1A2B3C4D
+#: minimum total lengths (draft-ietf-opsawg-pcapng §4.1-§4.6; PB: appendix A)
+_MIN_SHB = 28
+_MIN_IDB = 20
+_MIN_EPB = 32
+_MIN_SPB = 16
+_MIN_PB = 32
+_MIN_ISB = 24
 _GZIP_MAGIC = b"\x1f\x8b"
 
 # pcapng block types (draft-ietf-opsawg-pcapng §11.1)
@@ -88,7 +121,11 @@ class Interface:
 
 @dataclass
 class RecordBatch:
-    """Where a run of packets lies in one buffer, with their record metadata."""
+    """Where a run of packets lies in one buffer, with their record metadata.
+
+    ``ts_ns`` is nanoseconds since the epoch, clamped to ``[0, 2**63 - 1]``; it
+    is 0 for records that carry no timestamp (pcapng Simple Packet Blocks).
+    """
 
     buf: npt.NDArray[np.uint8]
     off: npt.NDArray[np.int64]
@@ -144,7 +181,7 @@ def sniff_format(path: str) -> tuple[str, str | None]:
                 try:
                     with gzip.GzipFile(fileobj=f) as g:
                         head = g.read(4)
-                except (OSError, EOFError):
+                except (OSError, EOFError, zlib.error):
                     raise NotACaptureError(
                         f"{path}: gzip-compressed, but the gzip stream is damaged"
                     ) from None
@@ -173,6 +210,8 @@ class CaptureReader:
     """
 
     def __init__(self, path: str, file_index: int = 0, chunk_bytes: int = CHUNK_BYTES) -> None:
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
         self.path = path
         self.file_index = file_index
         self.chunk_bytes = chunk_bytes
@@ -188,12 +227,15 @@ class CaptureReader:
         #: True when the file ended early because of damage or a cut record
         self.truncated = False
         self.records = 0
-        self._fh: BinaryIO | None = None
+        self._fh: gzip.GzipFile | io.BufferedReader | None = None
+        self._raw: io.BufferedReader | None = None
+        self._read_failed = False
+        self._unpacked = 0  # bytes decompressed so far (gzip), for messages
 
     # -- context management -------------------------------------------------
     def __enter__(self) -> CaptureReader:
         try:
-            raw = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
+            raw = open(self.path, "rb")  # closed in __exit__
         except OSError as exc:
             raise InputUnreadableError(f"{self.path}: cannot be read ({exc.strerror})") from None
         self._fh = gzip.GzipFile(fileobj=raw) if self.info.compression == "gzip" else raw
@@ -203,21 +245,65 @@ class CaptureReader:
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:
             self._fh.close()
-            self._raw.close()
             self._fh = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    def position(self) -> int:
+        """Bytes of the file (compressed bytes for gzip) consumed so far, for progress bars."""
+        try:
+            return self._raw.tell() if self._raw is not None else self.info.file_bytes
+        except (OSError, ValueError):
+            return 0
 
     # -- helpers --------------------------------------------------------------
     def _warn(self, code: str, message: str, offset: int | None = None) -> None:
         self.warnings.append(ReaderWarning(code, message, offset))
 
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
     def _read(self, n: int) -> bytes:
-        assert self._fh is not None  # internal invariant, not input validation
-        try:
-            return self._fh.read(n)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            self._warn("read_error", f"read failed: {exc}")
-            self.truncated = True
+        """Up to ``n`` bytes; b"" at the end or after a read error (which is recorded).
+
+        A gzip stream is read in pieces so that a cut or corrupt stream keeps
+        every byte decompressed before the damage (``GzipFile.read`` would
+        discard the whole chunk along with the exception).
+        """
+        fh = self._fh
+        if fh is None:
+            raise RuntimeError("CaptureReader.batches() must be used inside a 'with' block")
+        if self._read_failed:
             return b""
+        if not isinstance(fh, gzip.GzipFile):
+            try:
+                return fh.read(n)
+            except OSError as exc:
+                self._read_failure("read_error", f"read failed: {exc.strerror or exc}")
+                return b""
+        parts: list[bytes] = []
+        got = 0
+        try:
+            while got < n:
+                piece = fh.read1(min(n - got, _GZIP_PIECE))
+                if not piece:
+                    break
+                parts.append(piece)
+                got += len(piece)
+        except (OSError, EOFError, zlib.error) as exc:
+            self._read_failure(
+                "gzip_stream_damaged",
+                f"the gzip stream is damaged after {self._unpacked + got} decompressed bytes "
+                f"({exc}); the rest of the file is unreadable",
+            )
+        self._unpacked += got
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _read_failure(self, code: str, message: str) -> None:
+        self._warn(code, message)
+        self.truncated = True
+        self._read_failed = True
 
     def batches(self) -> Iterator[RecordBatch]:
         if self.info.format == "pcap":
@@ -244,9 +330,12 @@ class CaptureReader:
         link_type = network & 0xFFFF
         info.interfaces.append(Interface(link_type=link_type, snaplen=snaplen))
         info.sections = 1
-        max_cap = max(snaplen, MAX_RECORD_BYTES)
+        # A snaplen above the usual maximum allows longer records (USB, D-Bus
+        # captures), but never beyond MAX_BLOCK_BYTES: a damaged length must not
+        # make the reader buffer the rest of a large file looking for the record.
+        max_cap = max(min(snaplen, MAX_BLOCK_BYTES), MAX_RECORD_BYTES)
         cap_at = struct.Struct(order + "I").unpack_from
-        dt = np.dtype(np.uint32).newbyteorder(order)
+        dt = np.dtype(">u4") if order == ">" else np.dtype("<u4")
 
         file_pos = 24
         carry = b""
@@ -349,6 +438,7 @@ class CaptureReader:
             origs: list[int] = []
             ifids: list[int] = []
             units: list[int] = []
+            no_ts: list[int] = []  # rows without a timestamp (SPB)
             damage: str | None = None
             while pos + 12 <= end:
                 btype = u32(buf, pos)[0]
@@ -373,16 +463,14 @@ class CaptureReader:
                     damage = "block_length_mismatch"
                     break
                 if btype == _BT_EPB:
-                    if blen < 32:
+                    if blen < _MIN_EPB:
                         damage = "impossible_block_length"
                         break
                     ifid, hi, lo, cap, orig = struct.unpack_from(order + "5I", buf, pos + 8)
                     if cap > blen - 32:
-                        self.skipped["epb_caplen_exceeds_block"] = (
-                            self.skipped.get("epb_caplen_exceeds_block", 0) + 1
-                        )
+                        self._skip("epb_caplen_exceeds_block")
                     elif ifid >= len(section_ifaces):
-                        self.skipped["unknown_interface"] = self.skipped.get("unknown_interface", 0) + 1
+                        self._skip("unknown_interface")
                     else:
                         starts.append(pos + 28)
                         caps.append(cap)
@@ -390,6 +478,9 @@ class CaptureReader:
                         ifids.append(section_ifaces[ifid])
                         units.append((hi << 32) | lo)
                 elif btype == _PCAPNG_SHB:
+                    if blen < _MIN_SHB:
+                        damage = "impossible_block_length"
+                        break
                     section_ifaces = []
                     info.sections += 1
                     if info.sections == 1:
@@ -397,46 +488,51 @@ class CaptureReader:
                         maj, mnr = struct.unpack_from(order + "HH", buf, pos + 12)
                         info.version = f"{maj}.{mnr}"
                 elif btype == _BT_IDB:
-                    if blen < 20:
+                    if blen < _MIN_IDB:
                         damage = "impossible_block_length"
                         break
                     section_ifaces.append(len(info.interfaces))
                     info.interfaces.append(self._parse_idb(buf, pos, blen, order))
                 elif btype == _BT_SPB:
+                    if blen < _MIN_SPB:
+                        damage = "impossible_block_length"
+                        break
                     if not section_ifaces:
-                        self.skipped["unknown_interface"] = self.skipped.get("unknown_interface", 0) + 1
+                        self._skip("unknown_interface")
                     else:
                         (orig,) = struct.unpack_from(order + "I", buf, pos + 8)
                         g = section_ifaces[0]
                         snap = info.interfaces[g].snaplen or orig
-                        cap = min(orig, snap, blen - 16)
+                        cap = min(orig, snap, blen - _MIN_SPB)
+                        no_ts.append(len(starts))
                         starts.append(pos + 12)
                         caps.append(cap)
                         origs.append(orig)
                         ifids.append(g)
-                        units.append(-1)  # SPB has no timestamp
+                        units.append(0)  # SPB has no timestamp: see no_ts
                 elif btype == _BT_PB:
-                    if blen < 32:
+                    if blen < _MIN_PB:
                         damage = "impossible_block_length"
                         break
                     ifid, _drops, hi, lo, cap, orig = struct.unpack_from(order + "HH4I", buf, pos + 8)
-                    if cap > blen - 32 or ifid >= len(section_ifaces):
-                        self.skipped["bad_packet_block"] = self.skipped.get("bad_packet_block", 0) + 1
+                    if ifid >= len(section_ifaces):
+                        self._skip("unknown_interface")
+                    elif cap > blen - _MIN_PB:
+                        self._skip("bad_packet_block")
                     else:
                         starts.append(pos + 28)
                         caps.append(cap)
                         origs.append(orig)
                         ifids.append(section_ifaces[ifid])
                         units.append((hi << 32) | lo)
-                elif btype == _BT_ISB:
-                    if blen >= 24:
-                        (ifid,) = struct.unpack_from(order + "I", buf, pos + 8)
-                        if ifid < len(section_ifaces):
-                            self._parse_isb(buf, pos, blen, order, info.interfaces[section_ifaces[ifid]])
+                elif btype == _BT_ISB and blen >= _MIN_ISB:
+                    (ifid,) = struct.unpack_from(order + "I", buf, pos + 8)
+                    if ifid < len(section_ifaces):
+                        self._parse_isb(buf, pos, blen, order, info.interfaces[section_ifaces[ifid]])
                 # NRB, DSB, custom and unknown blocks: skipped by design.
                 pos += blen
             if starts:
-                yield self._pcapng_batch(buf, starts, caps, origs, ifids, units, frame)
+                yield self._pcapng_batch(buf, starts, caps, origs, ifids, units, no_ts, frame)
                 frame += len(starts)
             if damage is not None:
                 self._warn(damage, f"damaged pcapng block at byte {file_pos + pos}; "
@@ -459,12 +555,9 @@ class CaptureReader:
         pos = start
         while pos + 4 <= stop:
             code, length = hdr.unpack_from(buf, pos)
-            if code == _OPT_END:
-                return
-            value = buf[pos + 4 : pos + 4 + length]
-            if len(value) < length:
-                return
-            yield code, value
+            if code == _OPT_END or pos + 4 + length > stop:
+                return  # end of options, or an option overrunning its block
+            yield code, buf[pos + 4 : pos + 4 + length]
             pos += 4 + ((length + 3) & ~3)
 
     def _parse_idb(self, buf: bytes, pos: int, blen: int, order: str) -> Interface:
@@ -500,33 +593,22 @@ class CaptureReader:
         origs: list[int],
         ifids: list[int],
         units: list[int],
+        no_ts: list[int],
         frame: int,
     ) -> RecordBatch:
         n = len(starts)
         iface = np.asarray(ifids, dtype=np.int32)
         ts = np.zeros(n, dtype=np.int64)
-        raw = np.asarray(units, dtype=object) if any(u >= 1 << 63 for u in units) else None
-        u = np.asarray(units, dtype=np.int64) if raw is None else None
+        u = np.asarray(units, dtype=np.uint64)  # EPB/PB timestamps are unsigned 64-bit
         link = np.empty(n, dtype=np.int32)
         for g in np.unique(iface).tolist():
             sel = iface == g
             itf = self.info.interfaces[g]
             link[sel] = itf.link_type
             base, exp = itf.tsresol
-            if u is not None:
-                vals = u[sel]
-                if base == 10 and exp <= 9:
-                    conv = vals * (10 ** (9 - exp))
-                elif base == 10:
-                    conv = vals // (10 ** (exp - 9))
-                else:
-                    conv = (vals.astype(np.float64) * 1e9 / float(2**exp)).astype(np.int64)
-                conv = np.where(vals < 0, 0, conv)
-            else:  # timestamps beyond int64: convert in Python (rare, damaged files)
-                conv = np.asarray(
-                    [_units_to_ns(int(x), base, exp) for x in raw[sel]], dtype=np.int64  # type: ignore[index]
-                )
-            ts[sel] = conv + itf.tsoffset_s * 1_000_000_000
+            ts[sel] = _units_to_ns_array(u[sel], base, exp, itf.tsoffset_s)
+        if no_ts:
+            ts[no_ts] = 0
         self.records += n
         return RecordBatch(
             buf=np.frombuffer(buf, dtype=np.uint8),
@@ -542,5 +624,41 @@ class CaptureReader:
 
 
 def _units_to_ns(units: int, base: int, exp: int) -> int:
-    ns = units * 10**9 // base**exp
-    return max(min(ns, (1 << 63) - 1), 0)
+    """Exact conversion of a pcapng timestamp in ``base**-exp`` seconds to ns (floored)."""
+    return units * 1_000_000_000 // int(base**exp)
+
+
+def _clamp_ns(ns: int) -> int:
+    return max(min(ns, _INT64_MAX), 0)
+
+
+def _units_to_ns_array(
+    vals: npt.NDArray[np.uint64], base: int, exp: int, offset_s: int
+) -> npt.NDArray[np.int64]:
+    """Timestamps of one interface to ns since the epoch, exactly, clamped to int64.
+
+    Integer arithmetic throughout: float64 would be off by up to hundreds of ns
+    for binary resolutions.  Damaged values (overflowing int64, resolutions no
+    writer uses) take a slow exact path in Python instead of wrapping around.
+    """
+    if vals.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    off_ns = offset_s * 1_000_000_000
+    umin, umax = int(vals.min()), int(vals.max())
+    lo, hi = _units_to_ns(umin, base, exp), _units_to_ns(umax, base, exp)
+    # The conversion is monotonic, so checking the extremes bounds every value.
+    if umax <= _INT64_MAX and hi <= _INT64_MAX and lo + off_ns >= 0 and hi + off_ns <= _INT64_MAX:
+        v = vals.astype(np.int64)
+        out: npt.NDArray[np.int64] | None = None
+        if base == 10 and exp <= 9:
+            out = v * int(10 ** (9 - exp))
+        elif base == 10 and exp <= 27:
+            out = v // int(10 ** (exp - 9))
+        elif base == 2 and exp <= 32:
+            frac = ((v & ((1 << exp) - 1)) * 1_000_000_000) >> exp
+            out = (v >> exp) * 1_000_000_000 + frac
+        if out is not None:
+            return out + off_ns
+    return np.asarray(
+        [_clamp_ns(_units_to_ns(x, base, exp) + off_ns) for x in vals.tolist()], dtype=np.int64
+    )
