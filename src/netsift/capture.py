@@ -23,17 +23,20 @@ Formats (specs cited beside the constants):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from . import walk
 from .errors import InputNotFoundError, InputUnreadableError, NotACaptureError
 
 CHUNK_BYTES = 8 << 20
@@ -231,6 +234,8 @@ class CaptureReader:
         self._raw: io.BufferedReader | None = None
         self._read_failed = False
         self._unpacked = 0  # bytes decompressed so far (gzip), for messages
+        self._mm: mmap.mmap | None = None
+        self._mm_pos = 0
 
     # -- context management -------------------------------------------------
     def __enter__(self) -> CaptureReader:
@@ -240,9 +245,24 @@ class CaptureReader:
             raise InputUnreadableError(f"{self.path}: cannot be read ({exc.strerror})") from None
         self._fh = gzip.GzipFile(fileobj=raw) if self.info.compression == "gzip" else raw
         self._raw = raw
+        if self.info.compression is None and self.info.format == "pcap":
+            # Memory-map plain pcap files; anything that cannot be mapped (empty
+            # file, pipe, special file) is read through buffers instead.
+            try:
+                self._mm = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+                if hasattr(mmap, "MADV_SEQUENTIAL"):
+                    self._mm.madvise(mmap.MADV_SEQUENTIAL)
+            except (OSError, ValueError):
+                self._mm = None
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._mm is not None:
+            # Batches still referenced elsewhere keep the mapping alive; it is
+            # then closed when they are garbage-collected.
+            with contextlib.suppress(BufferError):
+                self._mm.close()
+            self._mm = None
         if self._fh is not None:
             self._fh.close()
             self._fh = None
@@ -252,6 +272,8 @@ class CaptureReader:
 
     def position(self) -> int:
         """Bytes of the file (compressed bytes for gzip) consumed so far, for progress bars."""
+        if self._mm is not None:
+            return self._mm_pos
         try:
             return self._raw.tell() if self._raw is not None else self.info.file_bytes
         except (OSError, ValueError):
@@ -263,6 +285,17 @@ class CaptureReader:
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def _release(self, start: int, length: int) -> None:
+        """Drop mapped pages of ``[start, start+length)`` from this process (Linux madvise)."""
+        if self._mm is None or length <= 0 or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        page = mmap.PAGESIZE
+        lo = start // page * page
+        hi = (start + length) // page * page
+        if hi > lo:
+            with contextlib.suppress(OSError, ValueError):
+                self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def _read(self, n: int) -> bytes:
         """Up to ``n`` bytes; b"" at the end or after a read error (which is recorded).
@@ -276,6 +309,10 @@ class CaptureReader:
             raise RuntimeError("CaptureReader.batches() must be used inside a 'with' block")
         if self._read_failed:
             return b""
+        if self._mm is not None:
+            data = self._mm[self._mm_pos : self._mm_pos + n]
+            self._mm_pos += len(data)
+            return data
         if not isinstance(fh, gzip.GzipFile):
             try:
                 return fh.read(n)
@@ -336,35 +373,19 @@ class CaptureReader:
         max_cap = max(min(snaplen, MAX_BLOCK_BYTES), MAX_RECORD_BYTES)
         cap_at = struct.Struct(order + "I").unpack_from
         dt = np.dtype(">u4") if order == ">" else np.dtype("<u4")
+        walk_pcap = walk.walk_pcap
 
-        file_pos = 24
-        carry = b""
-        frame = 1
-        while True:
-            data = self._read(self.chunk_bytes)
-            if not data:
-                break
-            buf = carry + data if carry else data
-            end = len(buf)
-            pos = 0
-            starts: list[int] = []
-            append = starts.append
-            damaged = False
-            # Hot loop: only the captured length is needed to find the next record.
-            while pos + rec_len <= end:
-                cap = cap_at(buf, pos + 8)[0]
-                if cap > max_cap:
-                    damaged = True
-                    break
-                nxt = pos + rec_len + cap
-                if nxt > end:
-                    break
-                append(pos)
-                pos = nxt
-            if starts:
-                yield self._pcap_batch(buf, starts, dt, ts_mult, rec_len, link_type, frame)
-                frame += len(starts)
-            if damaged:
+        big = order == ">"
+
+        def chunk(buf: bytes | memoryview, file_pos: int, frame: int
+                  ) -> Generator[RecordBatch, None, tuple[int, int]]:
+            """Yield the batch of complete records in ``buf``; return (consumed, damaged)."""
+            # The serial part: find where each record starts (C, see walk.py).
+            room = np.empty(len(buf) // rec_len + 1, dtype=np.int64)
+            count, pos, status = walk_pcap(buf, 0, rec_len, big, max_cap, room)
+            if count:
+                yield self._pcap_batch(buf, room[:count], dt, ts_mult, rec_len, link_type, frame)
+            if status == 1:
                 self._warn(
                     "impossible_record_length",
                     f"record at byte {file_pos + pos} claims {cap_at(buf, pos + 8)[0]} captured "
@@ -372,6 +393,45 @@ class CaptureReader:
                     file_pos + pos,
                 )
                 self.truncated = True
+            return pos, count
+
+        frame = 1
+        file_pos = 24
+        if self._mm is not None:
+            # Plain file: zero-copy windows over a read-only mapping.  Pages already
+            # analysed are dropped from this process (they stay in the page cache),
+            # so resident memory stays at about one window.
+            mv = memoryview(self._mm)
+            size = len(mv)
+            while file_pos < size:
+                stop = min(file_pos + self.chunk_bytes, size)
+                if file_pos + rec_len <= size:  # widen the window for one huge record
+                    need = rec_len + min(cap_at(mv, file_pos + 8)[0], max_cap)
+                    stop = max(stop, min(file_pos + need, size))
+                pos, count = yield from chunk(mv[file_pos:stop], file_pos, frame)
+                frame += count
+                self._release(file_pos, pos)
+                file_pos += pos
+                self._mm_pos = file_pos
+                if self.truncated:
+                    return
+                if count == 0:
+                    break  # what is left cannot hold a complete record
+            if file_pos < size:
+                self._warn("cut_short", f"the file ends in the middle of a record at byte "
+                           f"{file_pos} ({size - file_pos} bytes left over)", file_pos)
+                self.truncated = True
+            return
+
+        carry = b""
+        while True:
+            data = self._read(self.chunk_bytes)
+            if not data:
+                break
+            buf = carry + data if carry else data
+            pos, count = yield from chunk(buf, file_pos, frame)
+            frame += count
+            if self.truncated:
                 return
             file_pos += pos
             carry = buf[pos:]
@@ -386,8 +446,8 @@ class CaptureReader:
 
     def _pcap_batch(
         self,
-        buf: bytes,
-        starts: list[int],
+        buf: bytes | memoryview,
+        starts: npt.NDArray[np.int64],
         dt: np.dtype[np.uint32],
         ts_mult: int,
         rec_len: int,
@@ -395,7 +455,7 @@ class CaptureReader:
         frame: int,
     ) -> RecordBatch:
         arr = np.frombuffer(buf, dtype=np.uint8)
-        rs = np.asarray(starts, dtype=np.int64)
+        rs = starts
         n = rs.shape[0]
         # Gather the four u32 header words of each record at once.
         idx = rs[:, None] + np.arange(16, dtype=np.int64)[None, :]
@@ -439,6 +499,8 @@ class CaptureReader:
             ifids: list[int] = []
             units: list[int] = []
             no_ts: list[int] = []  # rows without a timestamp (SPB)
+            segments: list[_Segment] = []  # rows already gathered as arrays, in file order
+            rows = 0  # rows in ``segments``
             damage: str | None = None
             while pos + 12 <= end:
                 btype = u32(buf, pos)[0]
@@ -462,6 +524,23 @@ class CaptureReader:
                 if u32(buf, pos + blen - 4)[0] != blen:
                     damage = "block_length_mismatch"
                     break
+                if btype == _BT_EPB and section_ifaces:
+                    # A run of well-formed EPBs (the bulk of a file) goes through the
+                    # C walker; it stops at anything else and the code below takes over.
+                    room = (end - pos) // _MIN_EPB + 1
+                    arrays = (np.empty(room, np.int64), np.empty(room, np.int64),
+                              np.empty(room, np.int64), np.empty(room, np.int32),
+                              np.empty(room, np.uint64))
+                    count, new_pos, _status = walk.walk_epb(
+                        buf, pos, order == ">", len(section_ifaces), *arrays)
+                    if count:
+                        rows += _flush(segments, starts, caps, origs, ifids, units)
+                        local = np.asarray(section_ifaces, dtype=np.int32)
+                        segments.append((arrays[0][:count], arrays[1][:count], arrays[2][:count],
+                                         local[arrays[3][:count]], arrays[4][:count]))
+                        rows += count
+                        pos = new_pos
+                        continue
                 if btype == _BT_EPB:
                     if blen < _MIN_EPB:
                         damage = "impossible_block_length"
@@ -504,7 +583,7 @@ class CaptureReader:
                         g = section_ifaces[0]
                         snap = info.interfaces[g].snaplen or orig
                         cap = min(orig, snap, blen - _MIN_SPB)
-                        no_ts.append(len(starts))
+                        no_ts.append(rows + len(starts))
                         starts.append(pos + 12)
                         caps.append(cap)
                         origs.append(orig)
@@ -531,9 +610,10 @@ class CaptureReader:
                         self._parse_isb(buf, pos, blen, order, info.interfaces[section_ifaces[ifid]])
                 # NRB, DSB, custom and unknown blocks: skipped by design.
                 pos += blen
-            if starts:
-                yield self._pcapng_batch(buf, starts, caps, origs, ifids, units, no_ts, frame)
-                frame += len(starts)
+            rows += _flush(segments, starts, caps, origs, ifids, units)
+            if rows:
+                yield self._pcapng_batch(buf, segments, no_ts, frame)
+                frame += rows
             if damage is not None:
                 self._warn(damage, f"damaged pcapng block at byte {file_pos + pos}; "
                            "the rest of the file is unreadable", file_pos + pos)
@@ -588,18 +668,19 @@ class CaptureReader:
     def _pcapng_batch(
         self,
         buf: bytes,
-        starts: list[int],
-        caps: list[int],
-        origs: list[int],
-        ifids: list[int],
-        units: list[int],
+        segments: list[_Segment],
         no_ts: list[int],
         frame: int,
     ) -> RecordBatch:
-        n = len(starts)
-        iface = np.asarray(ifids, dtype=np.int32)
+        if len(segments) == 1:
+            starts, caps, origs, ifids, u = segments[0]
+        else:
+            starts, caps, origs, ifids, u = (
+                np.concatenate([seg[i] for seg in segments]) for i in range(5)
+            )
+        n = int(starts.shape[0])
+        iface = ifids
         ts = np.zeros(n, dtype=np.int64)
-        u = np.asarray(units, dtype=np.uint64)  # EPB/PB timestamps are unsigned 64-bit
         link = np.empty(n, dtype=np.int32)
         for g in np.unique(iface).tolist():
             sel = iface == g
@@ -612,15 +693,36 @@ class CaptureReader:
         self.records += n
         return RecordBatch(
             buf=np.frombuffer(buf, dtype=np.uint8),
-            off=np.asarray(starts, dtype=np.int64),
-            caplen=np.asarray(caps, dtype=np.int64),
-            wirelen=np.asarray(origs, dtype=np.int64),
+            off=starts,
+            caplen=caps,
+            wirelen=origs,
             ts_ns=ts,
             link_type=link,
             iface=iface,
             first_frame=frame,
             file_index=self.file_index,
         )
+
+
+#: One run of rows: record starts, captured lengths, original lengths, global
+#: interface index, raw timestamp units (EPB/PB timestamps are unsigned 64-bit).
+_Segment = tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+    npt.NDArray[np.int32], npt.NDArray[np.uint64],
+]
+
+
+def _flush(segments: list[_Segment], starts: list[int], caps: list[int], origs: list[int],
+           ifids: list[int], units: list[int]) -> int:
+    """Move rows gathered in Python lists into ``segments``; return how many moved."""
+    n = len(starts)
+    if n:
+        segments.append((np.asarray(starts, np.int64), np.asarray(caps, np.int64),
+                         np.asarray(origs, np.int64), np.asarray(ifids, np.int32),
+                         np.asarray(units, np.uint64)))
+        for lst in (starts, caps, origs, ifids, units):
+            lst.clear()
+    return n
 
 
 def _units_to_ns(units: int, base: int, exp: int) -> int:

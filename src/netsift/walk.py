@@ -13,6 +13,8 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["IMPLEMENTATION", "py_walk_epb", "py_walk_pcap", "walk_epb", "walk_pcap"]
+
 MAX_BLOCK_BYTES = 16 << 20
 EPB = 6
 
