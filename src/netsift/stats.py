@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from .capture import RecordBatch
 from .columns import (
+    ANOMALY_BIT,
     ANOMALY_CODES,
     ETH_LLC_MAX,
     ETHERTYPE_NAMES,
@@ -115,6 +116,14 @@ def _path_for(key: int) -> str:
     return ":".join(parts)
 
 
+#: IP header anomalies after which the transport header was never located.
+_IP_HEADER_UNUSABLE = np.uint32(
+    ANOMALY_BIT["truncated_ip_header"]
+    | ANOMALY_BIT["bad_ip_total_length"]
+    | ANOMALY_BIT["ipv6_extension_chain_too_long"]
+)
+
+
 def _hier_keys(c: PacketColumns) -> npt.NDArray[np.int64]:
     lt = c.link_type.astype(np.int64) & 0xFFFFFF
     vd = np.minimum(c.vlan_depth, 15).astype(np.int64)
@@ -123,8 +132,10 @@ def _hier_keys(c: PacketColumns) -> npt.NDArray[np.int64]:
     proto = c.ip_proto.astype(np.int64)
     no_l3 = (c.l3_off < 0).astype(np.int64)
     # A transport node is shown for every packet that is not a non-first fragment
-    # (tshark shows the transport protocol once per datagram, too).
-    has_l4 = ((ipv > 0) & (c.frag_offset == 0)).astype(np.int64)
+    # (tshark shows the transport protocol once per datagram, too), unless the IP
+    # header itself was cut or invalid: decoding stopped at IP, as tshark's does.
+    ip_bad = (c.anomalies & _IP_HEADER_UNUSABLE) != 0
+    has_l4 = ((ipv > 0) & (c.frag_offset == 0) & ~ip_bad).astype(np.int64)
     keys: npt.NDArray[np.int64] = (
         (lt << 40) | (vd << 36) | (et << 20) | (ipv << 16) | (proto << 8) | (no_l3 << 4) | has_l4
     )
@@ -248,16 +259,24 @@ class TrafficStats:
         bit = {name: np.uint32(1 << i) for i, name in enumerate(ANOMALY_CODES)}
         a = c.anomalies
         header_cut = trunc & ((a & (bit["truncated_link_header"] | bit["truncated_ip_header"])) != 0)
-        l4_cut = trunc & ~header_cut & ((a & bit["truncated_transport_header"]) != 0)
+        # A TCP header is data-offset long (RFC 9293 §3.1): options cut = header cut.
+        l4_cut = trunc & ~header_cut & (
+            ((a & bit["truncated_transport_header"]) != 0) | (c.payload_off > c.caplen)
+        )
         captured_payload = c.caplen.astype(np.int64) - c.payload_off
         pay_cut = trunc & ~header_cut & ~l4_cut & (c.payload_off >= 0) & (
             captured_payload < c.payload_len
+        )
+        # IP payload without a decoded transport header (non-first fragments, ESP,
+        # tunnels, ...): whatever of the datagram was not captured is other payload.
+        ip_data_cut = trunc & ~header_cut & ~l4_cut & (c.payload_off < 0) & (c.ip_version > 0) & (
+            c.l3_off.astype(np.int64) + c.ip_len > c.caplen
         )
         ports = np.where(c.ip_proto == 6, 1, np.where(c.ip_proto == 17, 2, 0))
         dns = pay_cut & (ports > 0) & (np.isin(c.sport, DNS_PORTS) | np.isin(c.dport, DNS_PORTS))
         tls = pay_cut & (ports == 1) & (np.isin(c.sport, TLS_PORTS) | np.isin(c.dport, TLS_PORTS))
         http = pay_cut & (ports == 1) & (np.isin(c.sport, HTTP_PORTS) | np.isin(c.dport, HTTP_PORTS))
-        other = pay_cut & ~dns & ~tls & ~http
+        other = (pay_cut & ~dns & ~tls & ~http) | ip_data_cut
         for name, m in (
             ("network_headers", header_cut),
             ("transport_headers", l4_cut),
