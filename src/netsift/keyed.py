@@ -24,6 +24,8 @@ I64 = npt.NDArray[np.int64]
 #: Aggregations supported per value column.
 SUM, MIN, MAX = "sum", "min", "max"
 _REDUCE = {SUM: np.add, MIN: np.minimum, MAX: np.maximum}
+#: Rows that may pile up before a table is re-grouped.
+COMPACT_ROWS = 65_536
 
 
 def group(keys: Sequence[npt.NDArray[np.generic]], values: Sequence[I64], ops: Sequence[str]
@@ -72,6 +74,7 @@ class KeyedTable:
         self._keys: list[list[U64]] = []
         self._vals: list[list[I64]] = []
         self._pending = 0
+        self._compacted = 0  # rows in the table right after the last compaction
         self.dropped_keys = 0
         self.max_dropped = 0
 
@@ -82,7 +85,10 @@ class KeyedTable:
         self._keys.append(k)
         self._vals.append(v)
         self._pending += int(k[0].shape[0])
-        if self._pending > 4 * self.cap:
+        # Re-group once the rows added since the last compaction outnumber the
+        # table (at least COMPACT_ROWS): memory stays within a small multiple of
+        # the live keys, and each row is re-sorted O(1) times on average.
+        if self._pending - self._compacted > max(COMPACT_ROWS, self._compacted):
             self._compact()
 
     def _compact(self) -> None:
@@ -100,6 +106,7 @@ class KeyedTable:
                 v = [x[keep] for x in v]
             self._keys, self._vals = [k], [v]
             self._pending = int(k[0].shape[0])
+        self._compacted = self._pending
 
     def merge(self, other: KeyedTable) -> None:
         self._keys.extend(other._keys)
