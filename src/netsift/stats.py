@@ -424,6 +424,14 @@ class TrafficStats:
                 slot[0] += f
                 slot[1] += b
         total = max(self.packets, 1)
+
+        def order(path: str) -> tuple[tuple[int, str], ...]:
+            # Depth-first, heaviest child first at every level (then by name).
+            parts = path.split(":")
+            return tuple(
+                (-acc[":".join(parts[: d + 1])][0], parts[d]) for d in range(len(parts))
+            )
+
         return [
             {
                 "path": p,
@@ -433,7 +441,7 @@ class TrafficStats:
                 "bytes": v[1],
                 "frames_pct": round(100.0 * v[0] / total, 2),
             }
-            for p, v in sorted(acc.items())
+            for p, v in sorted(acc.items(), key=lambda kv: order(kv[0]))
         ]
 
     def _talkers(self, top_n: int) -> dict[str, Any]:
