@@ -21,12 +21,21 @@ Rules and their thresholds:
 - ``unsupported_link_type`` (degraded): frames of a link type we do not decode.
 - ``capture_drops`` (degraded): the capturing host's interface/OS dropped
   packets (pcapng Interface Statistics Blocks).
+- ``checksum_offload`` (info): sampled TCP/UDP or IPv4 header checksums are
+  wrong for one or two senders only, on nearly all their packets: the
+  capture was taken on that host and its NIC fills checksums in later.
+  Harmless, but tools that validate checksums (Zeek without ``-C``) drop
+  those packets.  See :mod:`netsift.checksums`.
+- ``bad_checksums`` (degraded above ``CORRUPTION_DEGRADED_PCT`` percent of
+  the sample, otherwise info): wrong checksums spread over senders —
+  corrupted frames or crafted packets.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .checksums import CORRUPTION_DEGRADED_PCT
 from .columns import LINK_TYPES, link_type_name
 from .stats import TrafficStats
 
@@ -106,6 +115,22 @@ def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]
         add("capture_drops", "degraded",
             f"the capturing host reported {drops} dropped packets; the capture is incomplete.",
             packets=drops)
+    sums = stats.checksums.summary()
+    if sums["offload_suspected"]:
+        senders = ", ".join(sums["offloading_senders"])
+        add("checksum_offload", "info",
+            f"packets sent by {senders} carry wrong checksums (checksum offload: the capture was "
+            "taken on that host); tools that validate checksums would drop them.",
+            senders=sums["offloading_senders"], sampled=sums["sampled"],
+            bad_ip_header=sums["bad_ip_header"], bad_transport=sums["bad_transport"])
+    elif sums["bad_ip_header"] or sums["bad_transport"]:
+        wrong = sums["bad_ip_header"] + sums["bad_transport"]
+        pct = _pct(wrong, sums["sampled"])
+        add("bad_checksums", "degraded" if pct > CORRUPTION_DEGRADED_PCT else "info",
+            f"{wrong} of {sums['sampled']} sampled packets ({pct}%) have wrong checksums from "
+            f"several senders: corrupted frames or crafted packets.",
+            sampled=sums["sampled"], percent=pct, threshold_percent=CORRUPTION_DEGRADED_PCT,
+            bad_by_sender=sums["bad_by_sender"])
     level = max((r["level"] for r in reasons), key=_LEVELS.index, default="good")
     if level == "info":
         level = "good"
@@ -118,4 +143,5 @@ def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]
         "duplicates": stats.duplicates,
         "out_of_order": stats.out_of_order,
         "caplen_exceeds_wirelen": stats.caplen_exceeds_wirelen,
+        "checksums": sums,
     }

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .capture import RecordBatch
+from .checksums import ChecksumSample
 from .columns import (
     ANOMALY_BIT,
     ANOMALY_CODES,
@@ -186,6 +187,7 @@ class TrafficStats:
         self.ts_res_ns = TIME_INTERVALS_NS[0]
         self.timeline = KeyedTable(1, (SUM, SUM), cap=1 << 62)
         self._files: dict[int, FileState] = {}
+        self.checksums = ChecksumSample()
 
     # ------------------------------------------------------------------ update
     def update(self, c: PacketColumns, batch: RecordBatch) -> None:
@@ -239,6 +241,7 @@ class TrafficStats:
         per_len = np.bincount(np.minimum(wl, top_bucket), minlength=top_bucket + 1)
         self.sizes += np.add.reduceat(per_len, SIZE_BUCKETS)
         self._timeline(ts, wl)
+        self.checksums.update(c, batch)
 
     def _addresses(self, c: PacketColumns, ip: npt.NDArray[np.bool_], w: npt.NDArray[np.int64],
                    t: npt.NDArray[np.int64]) -> None:
@@ -391,6 +394,7 @@ class TrafficStats:
         self._coarsen(res)
         other._coarsen(res)
         self.timeline.merge(other.timeline)
+        self.checksums.merge(other.checksums)
 
     # ------------------------------------------------------------------ report
     def to_report(self, top_n: int = TOP_N) -> dict[str, Any]:
