@@ -16,6 +16,21 @@ test compares them column by column.  Conventions:
   decoded.  ICMP errors quote an inner IP header: it is never counted as
   traffic.  Tunnels (GRE, IP-in-IP, ...) stop at the outer protocol.
 - Non-first fragments carry no transport header: their L4 columns stay empty.
+- A header's fields are read only when its whole fixed part was captured;
+  otherwise a ``truncated_*`` code is set and its columns stay empty.  A cut
+  variable part (IPv4 options, IPv6 extension headers) sets
+  ``truncated_ip_header`` and decoding stops there.  The ICMP/ICMPv6 header
+  is 8 bytes (RFC 792, RFC 4443 §2.1), TCP's 20, UDP's 8.
+- A transport header must also lie inside the IP datagram (its total or
+  payload length, bounded by the frame): bytes after the datagram are link
+  padding, and a header running into them is ``truncated_transport_header``,
+  never ports read from padding.  Beyond the fixed part, a TCP data offset or
+  UDP length past the datagram is ``bad_tcp_header_length`` / ``bad_udp_length``.
+- A zero IP length means "to the end of the frame" (``ip_len`` is then the
+  frame's remaining wire length): IPv4 TSO captures, IPv6 TSO captures and
+  jumbograms.  ``ip_length_zero`` marks it, except for an IPv6 jumbogram,
+  recognised (as Scapy does) by a Hop-by-Hop header right after the IPv6
+  header, where RFC 2675 puts the Jumbo Payload option.
 """
 
 from __future__ import annotations
@@ -87,8 +102,8 @@ ANOMALY_CODES: tuple[str, ...] = (
     "bad_ip_header_length",  # IPv4 IHL < 5
     "bad_ip_total_length",  # IPv4 total length < header length
     "ip_length_exceeds_frame",  # IP says more bytes than the frame carried on the wire
-    "ip_length_zero",  # IPv4 total length 0 (TSO) or IPv6 payload length 0 without jumbogram
-    "truncated_transport_header",  # TCP/UDP/ICMP header cut
+    "ip_length_zero",  # IPv4 total length 0 (TSO) or IPv6 payload length 0 without a Hop-by-Hop header
+    "truncated_transport_header",  # TCP/UDP/ICMP fixed header cut by snaplen or by the IP length
     "bad_tcp_header_length",  # TCP data offset < 5 or past the IP payload
     "bad_udp_length",  # UDP length < 8 or past the IP payload
     "ipv6_extension_chain_too_long",  # more extension headers than we follow

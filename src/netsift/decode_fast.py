@@ -352,10 +352,13 @@ def decode(batch: RecordBatch) -> PacketColumns:
     # ---- transport -----------------------------------------------------------------
     has_l4 = l4 >= 0
     proto = c.ip_proto
+    # A transport header must lie in the captured bytes *and* inside the IP
+    # datagram: what follows the datagram is link-layer padding, not a header.
+    l4_end = np.minimum(end, ip_end)
     tcp = np.nonzero(has_l4 & (proto == 6))[0]
     if tcp.shape[0]:
         p = l4[tcp]
-        short = p + 20 > end[tcp]
+        short = p + 20 > l4_end[tcp]
         anomalies[tcp[short]] |= _BIT["truncated_transport_header"]
         tcp, p = tcp[~short], p[~short]
         c.l4_off[tcp] = p - start[tcp]
@@ -378,7 +381,7 @@ def decode(batch: RecordBatch) -> PacketColumns:
     udp = np.nonzero(has_l4 & (proto == 17))[0]
     if udp.shape[0]:
         p = l4[udp]
-        short = p + 8 > end[udp]
+        short = p + 8 > l4_end[udp]
         anomalies[udp[short]] |= _BIT["truncated_transport_header"]
         udp, p = udp[~short], p[~short]
         c.l4_off[udp] = p - start[udp]
@@ -399,7 +402,7 @@ def decode(batch: RecordBatch) -> PacketColumns:
     if icmp.shape[0]:
         p = l4[icmp]
         # Every ICMP/ICMPv6 message starts with an 8-byte header (RFC 792, RFC 4443 §2.1).
-        short = p + 8 > end[icmp]
+        short = p + 8 > l4_end[icmp]
         anomalies[icmp[short]] |= _BIT["truncated_transport_header"]
         icmp, p = icmp[~short], p[~short]
         c.l4_off[icmp] = p - start[icmp]
