@@ -28,7 +28,7 @@ import numpy.typing as npt
 from .capture import RecordBatch
 from .columns import PacketColumns
 
-SAMPLE_PER_BATCH = 256
+SAMPLE_PER_BATCH = 64
 MAX_SEGMENT_BYTES = 2048
 #: A sender whose sampled packets are at least this share bad is "offloading".
 OFFLOAD_SHARE = 0.9

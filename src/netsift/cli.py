@@ -66,7 +66,6 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
       netsift analyze capture.pcap --json | jq .quality
     """
     from .pipeline import analyze as run
-    from .terminal import console, progress_bar, render_summary
 
     err = sys.stderr
 
@@ -75,6 +74,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
 
     show_progress = not (quiet or no_progress or as_json) and err.isatty()
     if show_progress:
+        from .terminal import progress_bar
+
         bar = progress_bar(err)
         task = bar.add_task("read", total=None, packets=0, rate="")
         started = time.monotonic()
@@ -94,6 +95,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         with contextlib.suppress(BrokenPipeError):
             sys.stdout.write(report.to_json())
     elif not quiet:
+        from .terminal import console, render_summary
+
         render_summary(console(sys.stdout), report.data)
         if output:
             click.echo(f"report written to {output}")
