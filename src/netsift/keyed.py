@@ -137,3 +137,61 @@ def top(keys: list[U64], vals: list[I64], by: int, n: int) -> npt.NDArray[np.int
         return np.zeros(0, dtype=np.intp)
     order = np.lexsort([*(k for k in reversed(keys)), -vals[by]])
     return order[:n]
+
+
+class SplitTable:
+    """A :class:`KeyedTable` pair: rows whose ``hi_cols`` keys are all zero are grouped without them.
+
+    Address keys are 128-bit (hi, lo) halves; IPv4 addresses (stored IPv4-mapped)
+    have hi == 0.  Grouping those rows on the low halves alone turns a
+    multi-key lexsort into one narrow sort; IPv6 rows keep the full key.
+    Results are identical to one table's; each part has its own ``cap``.
+    """
+
+    def __init__(self, n_keys: int, hi_cols: Sequence[int], ops: Sequence[str], cap: int = 100_000
+                 ) -> None:
+        self.n_keys = n_keys
+        self.hi_cols = tuple(hi_cols)
+        self.lo_cols = tuple(i for i in range(n_keys) if i not in self.hi_cols)
+        self.narrow = KeyedTable(len(self.lo_cols), ops, cap)
+        self.wide = KeyedTable(n_keys, ops, cap)
+
+    def update(self, keys: Sequence[npt.NDArray[np.generic]], values: Sequence[npt.NDArray[np.generic]]
+               ) -> None:
+        zero = np.ones(keys[0].shape[0], dtype=bool)
+        for i in self.hi_cols:
+            zero &= keys[i] == 0
+        if zero.all():
+            self.narrow.update([keys[i] for i in self.lo_cols], values)
+        elif not zero.any():
+            self.wide.update(keys, values)
+        else:
+            self.narrow.update([keys[i][zero] for i in self.lo_cols], [v[zero] for v in values])
+            wide = ~zero
+            self.wide.update([k[wide] for k in keys], [v[wide] for v in values])
+
+    def merge(self, other: SplitTable) -> None:
+        self.narrow.merge(other.narrow)
+        self.wide.merge(other.wide)
+
+    def result(self) -> tuple[list[U64], list[I64]]:
+        nk, nv = self.narrow.result()
+        wk, wv = self.wide.result()
+        rows = nk[0].shape[0] if nk else 0
+        full: list[U64] = []
+        lo_iter = iter(nk)
+        for i in range(self.n_keys):
+            part = np.zeros(rows, np.uint64) if i in self.hi_cols else next(lo_iter)
+            full.append(np.concatenate([part, wk[i]]))
+        return full, [np.concatenate([a, b]) for a, b in zip(nv, wv, strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.narrow) + len(self.wide)
+
+    @property
+    def approximate(self) -> bool:
+        return self.narrow.approximate or self.wide.approximate
+
+    @property
+    def max_dropped(self) -> int:
+        return max(self.narrow.max_dropped, self.wide.max_dropped)

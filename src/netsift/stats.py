@@ -43,7 +43,7 @@ from .columns import (
     PacketColumns,
     link_type_name,
 )
-from .keyed import MAX, MIN, SUM, KeyedTable, top
+from .keyed import MAX, MIN, SUM, KeyedTable, SplitTable, top
 
 TOP_N = 20
 #: editcap -D default window is 5 frames: compare each frame with the 4 before it.
@@ -173,10 +173,11 @@ class TrafficStats:
         self.ip_packets = {4: 0, 6: 0}
         self.fragments = 0
         self.hierarchy = KeyedTable(1, (SUM, SUM), cap=table_cap)
-        self.src = KeyedTable(2, (SUM, SUM), cap=table_cap)
-        self.dst = KeyedTable(2, (SUM, SUM), cap=table_cap)
+        # (hi, lo) address halves; IPv4 rows are grouped on lo alone (SplitTable)
+        self.src = SplitTable(2, (0,), (SUM, SUM), cap=table_cap)
+        self.dst = SplitTable(2, (0,), (SUM, SUM), cap=table_cap)
         # (a_hi, a_lo, b_hi, b_lo) with a <= b: pkts a->b, bytes a->b, pkts b->a, bytes b->a, first, last
-        self.conversations = KeyedTable(4, (SUM, SUM, SUM, SUM, MIN, MAX), cap=table_cap)
+        self.conversations = SplitTable(4, (0, 2), (SUM, SUM, SUM, SUM, MIN, MAX), cap=table_cap)
         self.ports = {
             (proto, side): np.zeros(65536, dtype=np.int64)
             for proto in ("tcp", "udp")
