@@ -43,7 +43,7 @@ def group(keys: Sequence[npt.NDArray[np.generic]], values: Sequence[I64], ops: S
     elif len(varying) == 1:
         v = varying[0]
         # Time bins arrive sorted: skip the sort when it would change nothing.
-        order = np.arange(n) if bool((v[1:] >= v[:-1]).all()) else np.argsort(v, kind="stable")
+        order = np.arange(n) if bool((v[1:] >= v[:-1]).all()) else np.argsort(v)
     else:
         spans = [(int(k.min()), int(k.max())) for k in varying]
         if len(varying) == 2 and all(hi - lo < (1 << 32) for lo, hi in spans):
