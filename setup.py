@@ -1,4 +1,4 @@
-"""Build the optional C record walker; everything else is configured in pyproject.toml."""
+"""Build the optional C extensions (record walker, decoder); the rest is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -9,6 +9,12 @@ setup(
             sources=["src/netsift/_walk.c"],
             optional=True,  # without a compiler netsift falls back to netsift.walk's Python loop
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "netsift._decode",
+            sources=["src/netsift/_decode.c"],
+            optional=True,  # without a compiler decode_fast falls back to its numpy decoder
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

@@ -10,9 +10,16 @@ headers), RFC 9293 (TCP), RFC 768 (UDP), RFC 792/4443 (ICMP/ICMPv6), IEEE
 
 The ``scapy`` decoder (:mod:`netsift.decode_scapy`) is the reference: both must
 produce identical columns for every input, hostile ones included.
+
+:func:`decode` runs the same decoding in C (``netsift._decode``, one loop over
+the records, built at install time) when the extension is importable, and the
+numpy code here (:func:`_decode_numpy`, the specification of the C code)
+otherwise.  ``IMPLEMENTATION`` says which one is in use.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +27,7 @@ import numpy.typing as npt
 from .capture import RecordBatch
 from .columns import (
     ANOMALY_BIT,
+    COLUMN_DTYPES,
     L2_ETHERNET,
     L2_NONE,
     L2_NULL,
@@ -113,7 +121,7 @@ def _null_family(buf: npt.NDArray[np.uint8], s: I64, link_type: int) -> npt.NDAr
     return et
 
 
-def decode(batch: RecordBatch) -> PacketColumns:
+def _decode_numpy(batch: RecordBatch) -> PacketColumns:
     n = len(batch)
     c = PacketColumns.empty(n)
     buf = batch.buf
@@ -413,3 +421,55 @@ def decode(batch: RecordBatch) -> PacketColumns:
         c.payload_len[icmp] = np.maximum(ip_end[icmp] - p - 8, 0)
 
     return c
+
+
+#: The columns the C decoder fills, in the order of its ``outputs`` tuple (_decode.c).
+C_COLUMNS = (
+    "l2", "eth_type", "vlan_depth", "vlan_outer", "vlan_inner", "l3_off", "ip_version",
+    "ip_src_hi", "ip_src_lo", "ip_dst_hi", "ip_dst_lo", "ip_proto", "ip_ttl", "ip_id",
+    "ip_len", "ip_hdr_len", "ip_df", "frag_mf", "frag_offset", "is_fragment", "l4_off",
+    "sport", "dport", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_window", "icmp_type",
+    "icmp_code", "payload_off", "payload_len", "anomalies",
+)
+
+_c_decode: Callable[..., None] | None
+try:
+    from ._decode import decode as _imported_c_decode
+
+    _c_decode = _imported_c_decode
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _c_decode = None
+
+
+def _decode_c(batch: RecordBatch) -> PacketColumns:
+    """:func:`_decode_numpy`'s columns, computed by the C loop in ``netsift._decode``."""
+    if _c_decode is None:  # pragma: no cover
+        raise ImportError("netsift._decode (the C decoder) is not built")
+    n = len(batch)
+    # The C code writes every element of the columns it fills: no need to pre-fill them.
+    values: dict[str, npt.NDArray[np.generic]] = {
+        name: np.empty(n, dtype=COLUMN_DTYPES[name]) for name in C_COLUMNS
+    }
+    values["frame"] = batch.first_frame + np.arange(n, dtype=np.int64)
+    values["ts_ns"] = np.array(batch.ts_ns, dtype=np.int64)
+    values["caplen"] = caplen = np.array(batch.caplen, dtype=np.int64)
+    values["wirelen"] = wirelen = np.array(batch.wirelen, dtype=np.int64)
+    values["link_type"] = link_type = np.array(batch.link_type, dtype=np.int32)
+    _c_decode(
+        np.ascontiguousarray(batch.buf, dtype=np.uint8),
+        np.ascontiguousarray(batch.off, dtype=np.int64),
+        caplen,
+        wirelen,
+        link_type,
+        tuple(values[name] for name in C_COLUMNS),
+    )
+    return PacketColumns(**values)  # type: ignore[arg-type]
+
+
+decode: Callable[[RecordBatch], PacketColumns]
+if _c_decode is not None:
+    decode = _decode_c
+    IMPLEMENTATION = "c"
+else:  # pragma: no cover - exercised where no compiler was available
+    decode = _decode_numpy
+    IMPLEMENTATION = "numpy"
