@@ -502,6 +502,7 @@ class CaptureReader:
             no_ts: list[int] = []  # rows without a timestamp (SPB)
             segments: list[_Segment] = []  # rows already gathered as arrays, in file order
             rows = 0  # rows in ``segments``
+            lists = (starts, caps, origs, ifids, units)
             damage: str | None = None
             while pos + 12 <= end:
                 btype = u32(buf, pos)[0]
@@ -552,11 +553,7 @@ class CaptureReader:
                     elif ifid >= len(section_ifaces):
                         self._skip("unknown_interface")
                     else:
-                        starts.append(pos + 28)
-                        caps.append(cap)
-                        origs.append(orig)
-                        ifids.append(section_ifaces[ifid])
-                        units.append((hi << 32) | lo)
+                        _add_row(lists, pos + 28, cap, orig, section_ifaces[ifid], (hi << 32) | lo)
                 elif btype == _PCAPNG_SHB:
                     if blen < _MIN_SHB:
                         damage = "impossible_block_length"
@@ -585,11 +582,7 @@ class CaptureReader:
                         snap = info.interfaces[g].snaplen or orig
                         cap = min(orig, snap, blen - _MIN_SPB)
                         no_ts.append(rows + len(starts))
-                        starts.append(pos + 12)
-                        caps.append(cap)
-                        origs.append(orig)
-                        ifids.append(g)
-                        units.append(0)  # SPB has no timestamp: see no_ts
+                        _add_row(lists, pos + 12, cap, orig, g, 0)  # SPB has no timestamp: no_ts
                 elif btype == _BT_PB:
                     if blen < _MIN_PB:
                         damage = "impossible_block_length"
@@ -600,11 +593,7 @@ class CaptureReader:
                     elif cap > blen - _MIN_PB:
                         self._skip("bad_packet_block")
                     else:
-                        starts.append(pos + 28)
-                        caps.append(cap)
-                        origs.append(orig)
-                        ifids.append(section_ifaces[ifid])
-                        units.append((hi << 32) | lo)
+                        _add_row(lists, pos + 28, cap, orig, section_ifaces[ifid], (hi << 32) | lo)
                 elif btype == _BT_ISB and blen >= _MIN_ISB:
                     (ifid,) = struct.unpack_from(order + "I", buf, pos + 8)
                     if ifid < len(section_ifaces):
@@ -711,6 +700,12 @@ _Segment = tuple[
     npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
     npt.NDArray[np.int32], npt.NDArray[np.uint64],
 ]
+
+
+def _add_row(lists: tuple[list[int], ...], *row: int) -> None:
+    """Append one record (start, caplen, wirelen, interface, timestamp units) to the row lists."""
+    for lst, value in zip(lists, row, strict=True):
+        lst.append(value)
 
 
 def _flush(segments: list[_Segment], starts: list[int], caps: list[int], origs: list[int],
