@@ -44,3 +44,17 @@ def validate_report() -> Any:
             )
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _every_report_matches_the_schema(monkeypatch: pytest.MonkeyPatch, validate_report: Any) -> None:
+    """Every Report any test builds is validated against the shipped JSON Schema."""
+    import netsift.report
+
+    original = netsift.report.Report.__init__
+
+    def checked_init(self: netsift.report.Report, data: dict[str, Any]) -> None:
+        validate_report(data)
+        original(self, data)
+
+    monkeypatch.setattr(netsift.report.Report, "__init__", checked_init)

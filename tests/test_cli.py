@@ -224,3 +224,9 @@ def test_permission_denied_is_one_line(
     code, _, err = run(capsys, "analyze", str(SAMPLE))
     assert code == ExitCode.UNREADABLE
     assert_one_line_error(err, "sample.pcap", "permission denied")
+
+
+def test_every_report_in_the_suite_is_schema_checked() -> None:
+    """The autouse fixture in conftest.py validates each Report as it is built."""
+    with pytest.raises(AssertionError, match="violates its schema"):
+        netsift.Report({"schema_version": "1.0"})
