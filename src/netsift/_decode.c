@@ -361,10 +361,11 @@ static PyObject *decode(PyObject *self, PyObject *args) {
                 int64_t pos = p + 40;
                 int cut = 0, hops = 0;
                 int64_t fo6 = 0;
+                int too_long = 0;
                 while (is_v6_ext(nh)) {
                     if (hops == MAX_IPV6_EXT) {
-                        anom |= A_V6_CHAIN_LONG;
-                        cut = 1;
+                        anom |= A_V6_CHAIN_LONG; /* not cut: we stop following it */
+                        too_long = 1;
                         break;
                     }
                     hops++;
@@ -397,7 +398,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
                 proto = (uint8_t)nh;
                 hlen = pos - p;
                 if (cut) anom |= A_TRUNC_IP;
-                if (!cut && fo6 == 0) l4 = pos;
+                if (!cut && !too_long && fo6 == 0) l4 = pos;
             }
         }
 

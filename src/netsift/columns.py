@@ -106,7 +106,7 @@ ANOMALY_CODES: tuple[str, ...] = (
     "truncated_transport_header",  # TCP/UDP/ICMP fixed header cut by snaplen or by the IP length
     "bad_tcp_header_length",  # TCP data offset < 5 or past the IP payload
     "bad_udp_length",  # UDP length < 8 or past the IP payload
-    "ipv6_extension_chain_too_long",  # more extension headers than we follow
+    "ipv6_extension_chain_too_long",  # more extension headers than we follow (not a cut; no L4)
     "vlan_stack_too_deep",  # more VLAN tags than we follow
 )
 ANOMALY_BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(ANOMALY_CODES)}

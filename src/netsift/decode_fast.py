@@ -308,6 +308,7 @@ def _decode_numpy(batch: RecordBatch) -> PacketColumns:
         # Walk the extension-header chain for the packets still inside it.
         live = np.arange(v6.shape[0])
         cut = np.zeros(v6.shape[0], dtype=bool)
+        too_long = np.zeros(v6.shape[0], dtype=bool)
         frag_seen = np.zeros(v6.shape[0], dtype=bool)
         fo6 = np.zeros(v6.shape[0], dtype=np.int64)
         hops = 0
@@ -318,8 +319,9 @@ def _decode_numpy(batch: RecordBatch) -> PacketColumns:
             if not live.shape[0]:
                 break
             if hops == MAX_IPV6_EXT:
+                # Not cut: we stop following; no transport header is decoded.
                 anomalies[v6[live]] |= _BIT["ipv6_extension_chain_too_long"]
-                cut[live] = True
+                too_long[live] = True
                 break
             hops += 1
             pp = pos[live]
@@ -353,7 +355,7 @@ def _decode_numpy(batch: RecordBatch) -> PacketColumns:
         c.ip_proto[v6] = nh
         c.ip_hdr_len[v6] = pos - p
         anomalies[v6[cut]] |= _BIT["truncated_ip_header"]
-        go = ~cut & (fo6 == 0)
+        go = ~cut & ~too_long & (fo6 == 0)
         l4[v6[go]] = pos[go]
         del frag_seen
 

@@ -391,12 +391,13 @@ def _ipv6(s: _Scapy, c: PacketColumns, i: int, f: _Frame, l3: int) -> tuple[int,
         f.flag("ip_length_zero")
     pos = l3 + _header_len(ip6)
     cut = False
+    too_long = False
     frag_offset = 0
     hops = 0
     while nh in IPV6_EXT_CLASSES:
         if hops == MAX_IPV6_EXT:
-            f.flag("ipv6_extension_chain_too_long")
-            cut = True
+            f.flag("ipv6_extension_chain_too_long")  # not cut: we stop following it
+            too_long = True
             break
         ext = _layer(s, IPV6_EXT_CLASSES[nh], f, pos, IPV6_EXT_MIN, fallback="IPv6ExtHdrDestOpt")
         if ext is None:
@@ -427,7 +428,7 @@ def _ipv6(s: _Scapy, c: PacketColumns, i: int, f: _Frame, l3: int) -> tuple[int,
     if cut:
         f.flag("truncated_ip_header")
         return -1, ip_end
-    if frag_offset > 0:
+    if too_long or frag_offset > 0:
         return -1, ip_end
     return pos, ip_end
 
