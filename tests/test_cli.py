@@ -48,6 +48,9 @@ def test_analyze_writes_valid_report_and_summary(
         assert heading in out
     assert f"report written to {out_file}" in out
     assert not list(tmp_path.glob(".netsift-*")), "temporary file left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out_file.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_json_mode_prints_the_report(capsys: pytest.CaptureFixture[str], validate_report: Any) -> None:

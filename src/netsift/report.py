@@ -58,6 +58,8 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
     try:
+        # mkstemp creates 0600; give the report the mode a plain open() would.
+        os.fchmod(fd, _default_mode(path))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -67,3 +69,13 @@ def write_atomic(path: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
+def _default_mode(path: str) -> int:
+    """The existing file's mode, or 0666 minus the process umask for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
