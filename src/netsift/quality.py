@@ -57,7 +57,7 @@ _HIDDEN_TEXT = {
 
 
 def _pct(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 3) if whole else 0.0
+    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]
                 packets=header_hidden, snaplens=snaplens)
         add("snaplen_truncated", "degraded",
             f"{stats.snaplen_truncated} packets ({_pct(stats.snaplen_truncated, n)}%) were cut by "
-            f"snaplen, hiding {stats.truncated_bytes} bytes" + (f" — {layers}." if layers else "."),
+            f"snaplen, hiding {stats.truncated_bytes:,} bytes" + (f" — {layers}." if layers else "."),
             packets=stats.snaplen_truncated, percent=_pct(stats.snaplen_truncated, n),
             bytes_hidden=stats.truncated_bytes, hidden_layers=hidden, snaplens=snaplens)
     damaged = [i for i in inputs if i["status"] != "ok"]

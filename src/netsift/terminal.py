@@ -29,11 +29,29 @@ def console(stream: IO[str], force_plain: bool = False) -> Console:
 
 def _human(n: float, unit: str = "") -> str:
     """1234567 -> '1.23 M' + unit (SI prefixes, three significant digits)."""
+    if 0 < abs(n) < 0.001:
+        return f"< 0.001 {unit}"
     for suffix in ("", "k", "M", "G", "T"):
         if abs(n) < 1000:
             return f"{n:.3g} {suffix}{unit}"
         n /= 1000
     return f"{n:.3g} P{unit}"
+
+
+def _duration(seconds: float) -> str:
+    """'299.018 s (4 min 59 s)'; long spans in days."""
+    text = f"{seconds:,.3f} s"
+    if seconds >= 60:
+        s = int(seconds)
+        days, s = divmod(s, 86400)
+        hours, s = divmod(s, 3600)
+        minutes, s = divmod(s, 60)
+        parts = [f"{days:,} d"] if days else []
+        parts += [f"{hours} h"] if hours else []
+        parts += [f"{minutes} min"] if minutes and not days else []
+        parts += [f"{s} s"] if s and not days and not hours else []
+        text += f" ({' '.join(parts)})"
+    return text
 
 
 def render_summary(con: Console, data: dict[str, Any]) -> None:
@@ -49,7 +67,7 @@ def render_summary(con: Console, data: dict[str, Any]) -> None:
     t.add_row("packets", f"{cap['packets']:,}")
     t.add_row("bytes", f"{cap['bytes']:,}")
     t.add_row("first / last", f"{cap['first_time'] or '-'}  →  {cap['last_time'] or '-'}")
-    t.add_row("duration", f"{cap['duration_s']:.3f} s")
+    t.add_row("duration", _duration(cap["duration_s"]))
     if cap["avg_bits_per_s"]:
         t.add_row("average rate", f"{_human(cap['avg_packets_per_s'], 'pkt/s')}, "
                   f"{_human(cap['avg_bits_per_s'], 'bit/s')}")
