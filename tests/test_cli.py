@@ -233,3 +233,37 @@ def test_every_report_in_the_suite_is_schema_checked() -> None:
     """The autouse fixture in conftest.py validates each Report as it is built."""
     with pytest.raises(AssertionError, match="violates its schema"):
         netsift.Report({"schema_version": "1.0"})
+
+
+def test_sigterm_writes_a_partial_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arriving mid-run (here: while the second file is analysed) ends like Ctrl-C."""
+    import signal
+
+    import netsift.stats
+
+    original = netsift.stats.TrafficStats.update
+    calls = []
+
+    def update(self: Any, cols: Any, batch: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by netsift analyze's SIGTERM handler
+        original(self, cols, batch)
+
+    monkeypatch.setattr(netsift.stats.TrafficStats, "update", update)
+    previous = signal.getsignal(signal.SIGTERM)
+    out_file = tmp_path / "partial.json"
+    second = tmp_path / "second.pcap"  # the same path twice would be read once
+    shutil.copy(SAMPLE, second)
+    try:
+        code, _, err = run(capsys, "analyze", str(SAMPLE), str(second), "-q", "-o", str(out_file))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == ExitCode.INTERRUPTED
+    assert_one_line_error(err, "interrupted", "covers what was read")
+    data = json.loads(out_file.read_text())
+    assert data["run"]["partial"] is True
+    assert len(data["inputs"]) == 2
+    assert data["capture"]["packets"] == 514 + data["inputs"][1]["packets"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -68,6 +69,10 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
     from .pipeline import analyze as run
 
     err = sys.stderr
+    # SIGTERM (a service manager, a timeout) ends the run like Ctrl-C: the report
+    # of what was read is still written, marked partial.
+    with contextlib.suppress(ValueError):  # not in the main thread (embedded use)
+        signal.signal(signal.SIGTERM, _interrupt)
 
     def warn(message: str) -> None:
         click.echo(f"netsift: warning: {message}", err=True)
@@ -104,6 +109,10 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         raise KeyboardInterrupt
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of the analyze report.
@@ -124,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("netsift: interrupted", err=True)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (Ctrl-C, SIGTERM)
+        click.echo("netsift: interrupted; a report written with -o covers what was read", err=True)
         return ExitCode.INTERRUPTED
     except click.ClickException as exc:
         exc.show()
