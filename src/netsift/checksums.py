@@ -92,21 +92,17 @@ def verify(c: PacketColumns, batch: RecordBatch, cand: npt.NDArray[np.intp]
 
     UDP over IPv4 with checksum 0 ("not computed", RFC 768) is not checked.
     """
-    end_ip = c.l3_off.astype(np.int64) + c.ip_len
-    base = batch.off[cand]
     buf = batch.buf
+    base = batch.off[cand]
     l4 = base + c.l4_off[cand]
     proto = c.ip_proto[cand].astype(np.int64)
     v4 = c.ip_version[cand] == 4
     udp = proto == 17
     csum = (buf[l4 + np.where(udp, 6, 16)].astype(np.int64) << 8) | buf[l4 + np.where(udp, 7, 17)]
-    cand = cand[~(udp & v4 & (csum == 0))]
-    base = batch.off[cand]
+    keep = ~(udp & v4 & (csum == 0))
+    cand, base, l4, proto, v4 = cand[keep], base[keep], l4[keep], proto[keep], v4[keep]
     l3 = base + c.l3_off[cand]
-    l4 = base + c.l4_off[cand]
-    l4_len = (end_ip[cand] - c.l4_off[cand]).astype(np.int64)
-    proto = c.ip_proto[cand].astype(np.int64)
-    v4 = c.ip_version[cand] == 4
+    l4_len = (c.l3_off[cand].astype(np.int64) + c.ip_len[cand] - c.l4_off[cand]).astype(np.int64)
     pseudo = (
         _fold_words(c.ip_src_hi[cand], 64) + _fold_words(c.ip_src_lo[cand], 64)
         + _fold_words(c.ip_dst_hi[cand], 64) + _fold_words(c.ip_dst_lo[cand], 64)

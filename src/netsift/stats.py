@@ -368,11 +368,10 @@ class TrafficStats:
         self.packets += other.packets
         self.wire_bytes += other.wire_bytes
         self.captured_bytes += other.captured_bytes
-        for a in ("first_ts",):
-            mine, theirs = getattr(self, a), getattr(other, a)
-            setattr(self, a, theirs if mine is None else mine if theirs is None else min(mine, theirs))
-        mine, theirs = self.last_ts, other.last_ts
-        self.last_ts = theirs if mine is None else mine if theirs is None else max(mine, theirs)
+        firsts = [t for t in (self.first_ts, other.first_ts) if t is not None]
+        lasts = [t for t in (self.last_ts, other.last_ts) if t is not None]
+        self.first_ts = min(firsts, default=None)
+        self.last_ts = max(lasts, default=None)
         for lt, k in other.link_types.items():
             self.link_types[lt] = self.link_types.get(lt, 0) + k
         for name, k in other.hidden.items():

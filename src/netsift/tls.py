@@ -285,13 +285,8 @@ def _dedupe(codes: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-def parse_client_hello(data: bytes, record_version: int | None = None) -> ClientHello | None:
-    """Parse a ClientHello handshake message body (after the 4-byte handshake header).
-
-    Returns None only when not even ``legacy_version`` is present; otherwise a
-    :class:`ClientHello` with every field that could be read and the anomaly
-    codes met on the way.
-    """
+def _open_hello(data: bytes) -> tuple[_Reader, int, list[str]] | None:
+    """A reader over a hello body (capped at MAX_HELLO_BYTES), its legacy version, anomalies so far."""
     data = bytes(data)
     anomalies: list[str] = []
     if len(data) > MAX_HELLO_BYTES:
@@ -302,6 +297,20 @@ def parse_client_hello(data: bytes, record_version: int | None = None) -> Client
         version = r.u16()
     except _Short:
         return None
+    return r, version, anomalies
+
+
+def parse_client_hello(data: bytes, record_version: int | None = None) -> ClientHello | None:
+    """Parse a ClientHello handshake message body (after the 4-byte handshake header).
+
+    Returns None only when not even ``legacy_version`` is present; otherwise a
+    :class:`ClientHello` with every field that could be read and the anomaly
+    codes met on the way.
+    """
+    opened = _open_hello(data)
+    if opened is None:
+        return None
+    r, version, anomalies = opened
     ciphers: tuple[int, ...] = ()
     extensions: list[Extension] = []
     try:
@@ -335,16 +344,10 @@ def parse_client_hello(data: bytes, record_version: int | None = None) -> Client
 
 def parse_server_hello(data: bytes, record_version: int | None = None) -> ServerHello | None:
     """Parse a ServerHello handshake message body (after the 4-byte handshake header)."""
-    data = bytes(data)
-    anomalies: list[str] = []
-    if len(data) > MAX_HELLO_BYTES:
-        anomalies.append("tls_hello_too_long")
-        data = data[:MAX_HELLO_BYTES]
-    r = _Reader(data)
-    try:
-        version = r.u16()
-    except _Short:
+    opened = _open_hello(data)
+    if opened is None:
         return None
+    r, version, anomalies = opened
     cipher: int | None = None
     extensions: list[Extension] = []
     try:
