@@ -31,9 +31,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsift.capture import CaptureReader
-from netsift.decode_fast import decode
 from netsift.http import ANOMALY_CODES, MAX_HEAD_BYTES, Head, HeadAssembler, parse_heads
+from netsift.stats import ip_text
+from tcp_segments import tcp_segments
 
 PIPELINED = (
     b"GET /one HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n"
@@ -264,7 +264,6 @@ def test_generated_pipelines_survive_any_segmentation(msgs: list[tuple[str, str,
 
 # --------------------------------------------------------------------------- tshark
 
-TCP = 6
 SYN = 0x02
 EVASION = "suricata-verify/tests/http-evader/"
 
@@ -274,12 +273,6 @@ def _normal(address: str) -> str:
     ip = ipaddress.ip_address(address)
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     return str(mapped or ip)
-
-
-def _address(hi: int, lo: int) -> str:
-    if hi == 0 and lo >> 32 == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFF_FFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
 Side = tuple[str, str, int, int]  # src, dst, sport, dport
@@ -294,43 +287,32 @@ def _capture_heads(path: Path, decoded: set[Side]) -> dict[Side, list[tuple[int,
     TCP sequence number) dropped, bytes overlapping what was already fed cut,
     missing bytes reported with :meth:`HeadAssembler.gap`, no reordering."""
     assemblers: dict[tuple[int, ...], HeadAssembler] = {}
-    seen: set[tuple[int, ...]] = set()
     last_frame: dict[tuple[int, ...], int] = {}
     next_seq: dict[tuple[int, ...], int] = {}
     out: dict[Side, list[tuple[int, Head]]] = {}
-    with CaptureReader(str(path)) as reader:
-        for batch in reader.batches():
-            cols = decode(batch)
-            for i in range(len(batch)):
-                if int(cols.ip_proto[i]) != TCP or int(cols.payload_len[i]) <= 0 or cols.is_fragment[i]:
-                    continue
-                key: tuple[int, ...] = (int(cols.ip_src_hi[i]), int(cols.ip_src_lo[i]), int(cols.ip_dst_hi[i]),
-                       int(cols.ip_dst_lo[i]), int(cols.sport[i]), int(cols.dport[i]))
-                seq = int(cols.tcp_seq[i])
-                if (*key, seq) in seen:
-                    continue
-                seen.add((*key, seq))
-                off = int(cols.payload_off[i])
-                payload = batch.packet_bytes(i)[off:off + int(cols.payload_len[i])]
-                if int(cols.tcp_flags[i]) & SYN:
-                    seq = (seq + 1) % 2**32  # data on a SYN (TCP Fast Open) follows its sequence number
-                assembler = assemblers.setdefault(key, HeadAssembler())
-                decoded.add((_address(key[0], key[1]), _address(key[2], key[3]), key[4], key[5]))
-                if key in next_seq:  # sequence arithmetic mod 2**32 (RFC 9293 §3.4)
-                    ahead = (seq - next_seq[key]) % 2**32
-                    if 0 < ahead < 2**31:
-                        assembler.gap(ahead)  # segments missing from the capture
-                    elif ahead:
-                        payload = payload[2**32 - ahead:]  # overlap with bytes already fed
-                next_seq[key] = (seq + int(cols.payload_len[i])) % 2**32
-                heads = assembler.feed(payload)
-                last_frame[key] = int(cols.frame[i])
-                if heads:
-                    side = (_address(key[0], key[1]), _address(key[2], key[3]), key[4], key[5])
-                    out.setdefault(side, []).extend((int(cols.frame[i]), h) for h in heads)
+    for segment in tcp_segments(path):
+        key = segment.direction
+        seq = segment.seq
+        payload = segment.payload
+        if segment.flags & SYN:
+            seq = (seq + 1) % 2**32  # data on a SYN (TCP Fast Open) follows its sequence number
+        assembler = assemblers.setdefault(key, HeadAssembler())
+        decoded.add((ip_text(key[0], key[1]), ip_text(key[2], key[3]), key[4], key[5]))
+        if key in next_seq:  # sequence arithmetic mod 2**32 (RFC 9293 §3.4)
+            ahead = (seq - next_seq[key]) % 2**32
+            if 0 < ahead < 2**31:
+                assembler.gap(ahead)  # segments missing from the capture
+            elif ahead:
+                payload = payload[2**32 - ahead:]  # overlap with bytes already fed
+        next_seq[key] = (seq + segment.payload_len) % 2**32
+        heads = assembler.feed(payload)
+        last_frame[key] = segment.frame
+        if heads:
+            side = (ip_text(key[0], key[1]), ip_text(key[2], key[3]), key[4], key[5])
+            out.setdefault(side, []).extend((segment.frame, h) for h in heads)
     for key, assembler in assemblers.items():  # heads cut short by the end of the capture
         if heads := assembler.close():
-            side = (_address(key[0], key[1]), _address(key[2], key[3]), key[4], key[5])
+            side = (ip_text(key[0], key[1]), ip_text(key[2], key[3]), key[4], key[5])
             out.setdefault(side, []).extend((last_frame[key], h) for h in heads)
     return out
 

@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from netsift.capture import CaptureReader
-from netsift.decode_fast import decode
+from netsift.stats import ip_text
 from netsift.tls import HelloRead, read_hello
+from tcp_segments import tcp_segments
 
 #: Give up on a hello that has not completed after this many bytes.
 MAX_PENDING_BYTES = 1 << 18
-TCP = 6
 
 
 @dataclass
@@ -37,9 +36,7 @@ class FoundHello:
 
 
 def _address(hi: int, lo: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if hi == 0 and lo >> 32 == 0xFFFF:
-        return ipaddress.IPv4Address(lo & 0xFFFF_FFFF)
-    return ipaddress.IPv6Address((hi << 64) | lo)
+    return ipaddress.ip_address(ip_text(hi, lo))
 
 
 def _hello_start(payload: bytes) -> int | None:
@@ -57,32 +54,20 @@ def _hello_start(payload: bytes) -> int | None:
 
 def tls_hellos(path: Path) -> Iterator[FoundHello]:
     pending: dict[tuple[int, ...], tuple[int, bytearray, int]] = {}
-    seen: set[tuple[int, ...]] = set()
-    with CaptureReader(str(path)) as reader:
-        for batch in reader.batches():
-            cols = decode(batch)
-            for i in range(len(batch)):
-                if int(cols.ip_proto[i]) != TCP or int(cols.payload_len[i]) <= 0 or cols.is_fragment[i]:
-                    continue
-                key = (int(cols.ip_src_hi[i]), int(cols.ip_src_lo[i]), int(cols.ip_dst_hi[i]),
-                       int(cols.ip_dst_lo[i]), int(cols.sport[i]), int(cols.dport[i]))
-                seq = int(cols.tcp_seq[i])
-                if (*key, seq) in seen:
-                    continue
-                seen.add((*key, seq))
-                off = int(cols.payload_off[i])
-                payload = batch.packet_bytes(i)[off:off + int(cols.payload_len[i])]
-                if key in pending:
-                    frame, buf, n = pending.pop(key)
-                    buf += payload
-                    n += 1
-                elif (start := _hello_start(payload)) is not None:
-                    frame, buf, n = int(cols.frame[i]), bytearray(payload[start:]), 1
-                else:
-                    continue
-                read = read_hello(bytes(buf))
-                if read.complete or len(buf) > MAX_PENDING_BYTES or "tls_truncated" not in read.anomalies:
-                    yield FoundHello(frame, _address(key[0], key[1]), _address(key[2], key[3]),
-                                     key[4], key[5], n, read)
-                else:
-                    pending[key] = (frame, buf, n)
+    for segment in tcp_segments(path):
+        key = segment.direction
+        payload = segment.payload
+        if key in pending:
+            frame, buf, n = pending.pop(key)
+            buf += payload
+            n += 1
+        elif (start := _hello_start(payload)) is not None:
+            frame, buf, n = segment.frame, bytearray(payload[start:]), 1
+        else:
+            continue
+        read = read_hello(bytes(buf))
+        if read.complete or len(buf) > MAX_PENDING_BYTES or "tls_truncated" not in read.anomalies:
+            yield FoundHello(frame, _address(key[0], key[1]), _address(key[2], key[3]),
+                             key[4], key[5], n, read)
+        else:
+            pending[key] = (frame, buf, n)
