@@ -160,6 +160,10 @@ TCP_ANALYSIS: tuple[str, ...] = (
     ACKED_UNSEEN,
 ) = range(len(TCP_ANALYSIS))
 
+#: Longest history kept (letters past it are dropped; a SYN storm with changing
+#: sequence numbers on one 5-tuple would otherwise grow it without bound).
+HISTORY_MAX = 100
+
 #: Why a packet did not become part of a flow.
 SKIP_REASONS: tuple[str, ...] = ("not_ip", "fragment", "no_transport_header")
 
@@ -590,7 +594,8 @@ class _Flow:
         self.cls = 0
 
     def add_history(self, code: str) -> None:
-        self.hist.append(code)
+        if len(self.hist) < HISTORY_MAX:
+            self.hist.append(code)
 
     def check_history(self, is_orig: bool, code: str) -> bool:
         """Zeek ``CheckHistory``: record the letter once per direction; True if already seen."""
@@ -598,7 +603,7 @@ class _Flow:
         if c in self.hist_seen:
             return True
         self.hist_seen.add(c)
-        self.hist.append(c)
+        self.add_history(c)
         return False
 
 
