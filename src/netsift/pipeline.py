@@ -21,7 +21,10 @@ import numpy as np
 from . import __version__
 from .capture import CaptureReader, RecordBatch, sniff_format
 from .columns import LINK_TYPES, PacketColumns, link_type_name
+from .defrag import FragmentTracker, Reassembled
 from .errors import InputNotFoundError, NetsiftError, UsageError
+from .flow_summary import FlowSummary
+from .flows import FlowConfig, FlowTable
 from .quality import verdict
 from .report import SCHEMA_VERSION, Report
 from .stats import TrafficStats
@@ -45,9 +48,7 @@ def expand_inputs(paths: Iterable[str]) -> InputPlan:
     for raw in paths:
         if os.path.isdir(raw):
             found = sorted(
-                os.path.join(root, name)
-                for root, _dirs, names in os.walk(raw)
-                for name in names
+                os.path.join(root, name) for root, _dirs, names in os.walk(raw) for name in names
             )
             for f in found:
                 try:
@@ -106,44 +107,101 @@ def _iso(ns: int | None) -> str | None:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+FLOW_ENGINES = ("auto", "c", "python")
+
+
+def _flow_table(config: FlowConfig, engine: str) -> tuple[Any, str]:
+    """The flow table for ``engine`` ('auto' = C when built) and the name of the one in use."""
+    if engine not in FLOW_ENGINES:
+        raise UsageError(
+            f"--flow-engine: unknown engine {engine!r} (choose from {', '.join(FLOW_ENGINES)})"
+        )
+    try:
+        from .flows_fast import make_flow_table
+    except ImportError:
+        if engine == "c":
+            raise UsageError(
+                "--flow-engine c: the C flow engine is not built in this installation"
+            ) from None
+        return FlowTable(config), "python"
+    try:
+        table = make_flow_table(config, engine)
+    except RuntimeError as exc:
+        raise UsageError(f"--flow-engine {engine}: {exc}") from None
+    return table, "python" if isinstance(table, FlowTable) else "c"
+
+
 def analyze(
     paths: Iterable[str] | str,
     engine: str = "fast",
     top_n: int = 20,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
+    flows: bool = True,
+    flow_config: FlowConfig | None = None,
+    flow_engine: str = "auto",
+    flows_path: str | None = None,
+    report_flows: int = 1000,
 ) -> Report:
-    """Analyze captures and return the :class:`Report` (raises :class:`NetsiftError` on bad input)."""
+    """Analyze captures and return the :class:`Report` (raises :class:`NetsiftError` on bad input).
+
+    With ``flows`` (the default) packets are also sessionized (:mod:`netsift.flows`),
+    IP fragments reassembled (:mod:`netsift.defrag`) and the report gains ``flows``
+    and ``fragments`` sections; ``flows_path`` streams every flow record to a file
+    (:mod:`netsift.flow_export`); ``report_flows`` caps the flow records in the
+    report (the largest by bytes).
+    """
     if isinstance(paths, str):
         paths = [paths]
     decode = _decoder(engine)
     plan = expand_inputs(paths)
+    if report_flows < 0:
+        raise UsageError(f"--report-flows must be 0 or more, got {report_flows}")
     started = time.monotonic()
     total_bytes = sum(os.path.getsize(f) for f in plan.files)
     done_bytes = 0
     stats = TrafficStats()
     inputs: list[dict[str, Any]] = []
     interrupted = False
-    for index, path in enumerate(plan.files):
-        file_stats = _FileFigures()
-        reader = CaptureReader(path, file_index=index)
-        try:
-            with reader:
-                for batch in reader.batches():
-                    cols = decode(batch)
-                    stats.update(cols, batch)
-                    file_stats.update(batch)
-                    if progress is not None:
-                        progress(done_bytes + reader.position(), total_bytes, stats.packets)
-        except KeyboardInterrupt:
-            interrupted = True
-        done_bytes += reader.info.file_bytes
-        for w in reader.warnings:
-            if warn is not None:
-                warn(f"{path}: {w.message}")
-        inputs.append(_input_section(reader, file_stats))
-        if interrupted:
-            break
+    sessions: _Sessions | None = None
+    if flows:
+        from .flow_export import FlowWriter
+
+        config = flow_config or FlowConfig()
+        table, used = _flow_table(config, flow_engine)
+        writer = FlowWriter(flows_path, inputs=plan.files) if flows_path else None
+        sessions = _Sessions(
+            table, used, FragmentTracker(), FlowSummary(max(top_n, report_flows)), writer, decode
+        )
+    try:
+        for index, path in enumerate(plan.files):
+            file_stats = _FileFigures()
+            reader = CaptureReader(path, file_index=index)
+            try:
+                with reader:
+                    for batch in reader.batches():
+                        cols = decode(batch)
+                        stats.update(cols, batch)
+                        file_stats.update(batch)
+                        if sessions is not None:
+                            sessions.update(cols, batch)
+                        if progress is not None:
+                            progress(done_bytes + reader.position(), total_bytes, stats.packets)
+            except KeyboardInterrupt:
+                interrupted = True
+            done_bytes += reader.info.file_bytes
+            for w in reader.warnings:
+                if warn is not None:
+                    warn(f"{path}: {w.message}")
+            inputs.append(_input_section(reader, file_stats))
+            if interrupted:
+                break
+        if sessions is not None:
+            sessions.finish()
+    except BaseException:
+        if sessions is not None and sessions.writer is not None:
+            sessions.writer.abort()
+        raise
     elapsed = time.monotonic() - started
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -161,7 +219,157 @@ def analyze(
     }
     data["quality"] = verdict(stats, inputs)
     data.update(stats.to_report(top_n))
+    if sessions is not None:
+        data["flows"] = sessions.flows_section(top_n, report_flows, flows_path)
+        data["fragments"] = sessions.fragments.summary()
     return Report(data)
+
+
+class _Sessions:
+    """The flow stage: fragment reassembly feeding the flow table, and the finished-flow sinks."""
+
+    def __init__(
+        self,
+        table: Any,
+        engine: str,
+        fragments: FragmentTracker,
+        summary: FlowSummary,
+        writer: Any,
+        decode: Callable[[RecordBatch], PacketColumns],
+    ) -> None:
+        self.table = table
+        self.engine = engine
+        self.fragments = fragments
+        self.summary = summary
+        self.writer = writer
+        self.decode = decode
+
+    def update(self, cols: PacketColumns, batch: RecordBatch) -> None:
+        done = self.fragments.update(cols, batch) if cols.is_fragment.any() else []
+        if not done:
+            self.table.update(cols, batch)
+        else:
+            # Keep packet order: a datagram enters the flow table right after the
+            # fragment that completed it.
+            at = np.searchsorted(cols.frame, [d.frames[-1] for d in done], side="right").tolist()
+            start = 0
+            for cut, group in _groups(at, done):
+                if cut > start:
+                    self.table.update(
+                        _slice_cols(cols, start, cut), _slice_batch(batch, start, cut)
+                    )
+                    start = cut
+                self._datagrams(group)
+            if start < len(cols):
+                self.table.update(
+                    _slice_cols(cols, start, len(cols)), _slice_batch(batch, start, len(cols))
+                )
+        self._sink()
+
+    def _datagrams(self, done: list[Reassembled]) -> None:
+        b = _datagram_batch(done)
+        self.table.update_reassembled(
+            self.decode(b), b, [(d.file_index, d.frames[-1]) for d in done]
+        )
+
+    def _sink(self) -> None:
+        records = self.table.drain()
+        if records:
+            self.summary.add(records)
+            if self.writer is not None:
+                self.writer.write(records)
+
+    def finish(self) -> None:
+        self.fragments.finish()
+        self.table.finish()
+        self._sink()
+        if self.writer is not None:
+            self.writer.close()
+
+    def flows_section(
+        self, top_n: int, report_flows: int, flows_path: str | None
+    ) -> dict[str, Any]:
+        t, s = self.table, self.summary
+        c = t.config
+        return {
+            "engine": self.engine,
+            "config": {
+                "tcp_timeout_s": c.tcp_timeout_s,
+                "udp_timeout_s": c.udp_timeout_s,
+                "icmp_timeout_s": c.icmp_timeout_s,
+                "other_timeout_s": c.other_timeout_s,
+                "tcp_attempt_s": c.tcp_attempt_s,
+                "tcp_close_s": c.tcp_close_s,
+                "active_timeout_s": c.active_timeout_s or None,
+                "max_flows": c.max_flows,
+                "vlan_in_key": c.vlan_in_key,
+            },
+            "total": s.flows,
+            "peak_live": t.peak_flows,
+            "evicted": t.expired.get("evicted", 0),
+            "by_transport": dict(sorted(s.by_transport.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_conn_state": {
+                k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0])))
+                for k, v in sorted(s.by_state.items())
+            },
+            "by_expiration": {k: v for k, v in t.expired.items() if v},
+            "packets_not_in_flows": dict(t.skipped),
+            "tcp_analysis": dict(s.tcp_analysis),
+            "top_by_bytes": [r.uid for r in s.top_bytes[:top_n]],
+            "top_by_packets": [r.uid for r in s.top_packets[:top_n]],
+            "records": [
+                r.to_dict() for r in _union(s.top_bytes[:report_flows], s.top_packets[:top_n])
+            ],
+            "records_complete": s.flows <= report_flows,
+            "export": {"path": flows_path, "records": self.writer.written}
+            if self.writer is not None
+            else None,
+        }
+
+
+def _union(a: list[Any], b: list[Any]) -> list[Any]:
+    seen = {r.uid for r in a}
+    return a + [r for r in b if r.uid not in seen]
+
+
+def _groups(at: list[int], done: list[Reassembled]) -> list[tuple[int, list[Reassembled]]]:
+    out: list[tuple[int, list[Reassembled]]] = []
+    for cut, d in sorted(zip(at, done, strict=True), key=lambda x: x[0]):
+        if out and out[-1][0] == cut:
+            out[-1][1].append(d)
+        else:
+            out.append((cut, [d]))
+    return out
+
+
+def _slice_cols(cols: PacketColumns, a: int, b: int) -> PacketColumns:
+    return PacketColumns(**{k: v[a:b] for k, v in cols.as_dict().items()})  # type: ignore[arg-type]
+
+
+def _slice_batch(batch: RecordBatch, a: int, b: int) -> RecordBatch:
+    return RecordBatch(
+        buf=batch.buf, off=batch.off[a:b], caplen=batch.caplen[a:b], wirelen=batch.wirelen[a:b],
+        ts_ns=batch.ts_ns[a:b], link_type=batch.link_type[a:b], iface=batch.iface[a:b],
+        first_frame=batch.first_frame + a, file_index=batch.file_index,
+    )  # fmt: skip
+
+
+def _datagram_batch(done: list[Reassembled]) -> RecordBatch:
+    """Reassembled datagrams as a raw-IP batch (LINKTYPE_RAW) for the decoder."""
+    lens = np.array([len(d.data) for d in done], dtype=np.int64)
+    off = np.zeros(len(done), dtype=np.int64)
+    off[1:] = np.cumsum(lens)[:-1]
+    return RecordBatch(
+        buf=np.frombuffer(b"".join(d.data for d in done), dtype=np.uint8),
+        off=off,
+        caplen=lens,
+        wirelen=lens.copy(),
+        ts_ns=np.array([d.ts_ns for d in done], dtype=np.int64),
+        link_type=np.full(len(done), 101, dtype=np.int32),
+        iface=np.zeros(len(done), dtype=np.int32),
+        first_frame=done[0].frames[-1],
+        file_index=done[0].file_index,
+    )
 
 
 class _FileFigures:

@@ -1,0 +1,258 @@
+"""``--flows FILE``: every finished flow, streamed to NDJSON (ECS), CSV or Parquet.
+
+The format follows the file name: ``.ndjson``/``.jsonl``/``.json`` → one
+JSON object per line with Elastic Common Schema field names (``source.ip``,
+``destination.port``, ``network.transport``, ``network.community_id``,
+``event.start``, ...; what ECS has no field for lives under ``netsift.flow``);
+``.csv`` → one row per flow with the report's flat field names; ``.parquet``
+→ the same columns as CSV in a Parquet file (needs the ``parquet`` extra:
+``pip install 'netsift[parquet]'``).
+
+Records are written as flows finish, so memory does not grow with the number
+of flows; the file appears under its name only when the run completes (a
+temporary file in the same directory is renamed), so a reader never sees a
+half-written export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import OutputError, UsageError
+from .flows import TCP_ANALYSIS, FlowRecord
+from .report import _default_mode
+
+FORMATS = {
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "ndjson",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+
+#: CSV / Parquet columns, in order.
+FLAT_FIELDS: tuple[str, ...] = (
+    "uid", "community_id", "transport", "ip_proto", "orig_h", "orig_p", "resp_h", "resp_p",
+    "icmp_id", "vlan", "vlan_inner", "service", "start_ts", "end_ts", "duration_s",
+    "orig_pkts", "orig_ip_bytes", "orig_payload_bytes", "orig_bytes",
+    "resp_pkts", "resp_ip_bytes", "resp_payload_bytes", "resp_bytes",
+    "conn_state", "history", "flipped", "expiration", "first_file", "first_frame",
+    "last_file", "last_frame", "datagrams_reassembled",
+    *(f"orig_{k}" for k in TCP_ANALYSIS), *(f"resp_{k}" for k in TCP_ANALYSIS),
+)  # fmt: skip
+
+
+def flow_format(path: str) -> str:
+    """The export format for ``path`` (by extension), or a :class:`UsageError` naming the choices."""
+    ext = os.path.splitext(path)[1].lower()
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        choices = ", ".join(sorted(FORMATS))
+        raise UsageError(
+            f"--flows {path}: unknown format {ext or '(no extension)'!r}; use one of {choices}"
+        )
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                f"--flows {path}: Parquet needs pyarrow (pip install 'netsift[parquet]'); "
+                "or use .ndjson or .csv"
+            ) from None
+    return fmt
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def flat_row(rec: FlowRecord) -> dict[str, Any]:
+    """The CSV/Parquet row of a flow (``FLAT_FIELDS``)."""
+    d = rec.to_dict()
+    row = {k: d.get(k) for k in FLAT_FIELDS}
+    row["first_file"], row["first_frame"] = rec.first_file, rec.first_frame
+    row["last_file"], row["last_frame"] = rec.last_file, rec.last_frame
+    orig, resp = rec.orig_tcp, rec.resp_tcp
+    for k in TCP_ANALYSIS:
+        row[f"orig_{k}"] = orig[k] if orig is not None else None
+        row[f"resp_{k}"] = resp[k] if resp is not None else None
+    return {k: row.get(k) for k in FLAT_FIELDS}
+
+
+def ecs_document(rec: FlowRecord, inputs: list[str] | None = None) -> dict[str, Any]:
+    """One flow as an ECS event (``event.kind: event``, ``event.category: network``)."""
+    d = rec.to_dict()
+    network: dict[str, Any] = {
+        "transport": rec.transport,
+        "iana_number": str(rec.proto),
+        "community_id": rec.community_id,
+        "packets": rec.packets,
+        "bytes": rec.ip_bytes,
+        "type": "ipv4" if "." in d["orig_h"] else "ipv6",
+    }
+    if rec.service:
+        network["protocol"] = rec.service
+    if rec.vlan is not None:
+        network["vlan"] = {"id": str(rec.vlan)}
+        if rec.vlan_inner is not None:
+            network["inner"] = {"vlan": {"id": str(rec.vlan_inner)}}
+    flow = {k: d[k] for k in ("uid", "conn_state", "history", "flipped", "expiration",
+                              "orig_bytes", "resp_bytes", "orig_payload_bytes", "resp_payload_bytes",
+                              "datagrams_reassembled", "first_packet", "last_packet")}  # fmt: skip
+    if "icmp_id" in d:
+        flow["icmp_id"] = d["icmp_id"]
+    if "tcp_analysis" in d:
+        flow["tcp_analysis"] = d["tcp_analysis"]
+    if inputs:
+        flow["first_packet"]["path"] = (
+            inputs[rec.first_file] if rec.first_file < len(inputs) else None
+        )
+        flow["last_packet"]["path"] = inputs[rec.last_file] if rec.last_file < len(inputs) else None
+    start = _iso(rec.start_ns)
+    return {
+        "@timestamp": start,
+        "ecs": {"version": "8.11.0"},
+        "event": {
+            "kind": "event",
+            "category": ["network"],
+            "type": ["connection", "end"],
+            "action": "flow_" + rec.expiration,
+            "id": rec.uid,
+            "start": start,
+            "end": _iso(rec.end_ns),
+            "duration": rec.end_ns - rec.start_ns,
+            "dataset": "netsift.flow",
+        },
+        "source": {
+            "ip": d["orig_h"],
+            "port": rec.orig_p,
+            "packets": rec.orig_pkts,
+            "bytes": rec.orig_ip_bytes,
+        },
+        "destination": {
+            "ip": d["resp_h"],
+            "port": rec.resp_p,
+            "packets": rec.resp_pkts,
+            "bytes": rec.resp_ip_bytes,
+        },
+        "network": network,
+        "netsift": {"flow": flow},
+    }
+
+
+class FlowWriter:
+    """Streams flow records to ``path`` in the format its extension names (module doc)."""
+
+    def __init__(self, path: str, inputs: list[str] | None = None) -> None:
+        self.path = path
+        self.format = flow_format(path)
+        self.inputs = inputs
+        self.written = 0
+        directory = os.path.dirname(os.path.abspath(path)) or "."
+        if not os.path.isdir(directory):
+            raise OutputError(f"{path}: the directory {directory} does not exist")
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=".netsift-flows-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
+        os.fchmod(fd, _default_mode(path))
+        self._raw = os.fdopen(fd, "wb")
+        self._text: io.TextIOWrapper | None = None
+        self._csv: Any = None
+        self._parquet: Any = None
+        self._pending: list[dict[str, Any]] = []
+        if self.format in ("ndjson", "csv"):
+            self._text = io.TextIOWrapper(self._raw, encoding="utf-8", newline="")
+        if self.format == "csv":
+            self._csv = csv.DictWriter(
+                self._text, fieldnames=list(FLAT_FIELDS), lineterminator="\n"
+            )
+            self._csv.writeheader()
+
+    def write(self, records: list[FlowRecord]) -> None:
+        try:
+            if self.format == "ndjson":
+                assert self._text is not None
+                dumps = json.dumps
+                self._text.write(
+                    "".join(
+                        dumps(ecs_document(r, self.inputs), ensure_ascii=False) + "\n"
+                        for r in records
+                    )
+                )
+            elif self.format == "csv":
+                self._csv.writerows(flat_row(r) for r in records)
+            else:
+                self._pending.extend(flat_row(r) for r in records)
+                if len(self._pending) >= 65_536:
+                    self._flush_parquet()
+        except OSError as exc:
+            self.abort()
+            raise OutputError(
+                f"{self.path}: cannot write the flows ({exc.strerror or exc})"
+            ) from None
+        self.written += len(records)
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self._pending, schema=_arrow_schema())
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._raw, table.schema, compression="zstd")
+        self._parquet.write_table(table)
+        self._pending = []
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        try:
+            if self.format == "parquet":
+                if self._pending or self._parquet is None:
+                    self._flush_parquet()
+                self._parquet.close()
+            if self._text is not None:
+                self._text.flush()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(
+                f"{self.path}: cannot write the flows ({exc.strerror or exc})"
+            ) from None
+
+    def abort(self) -> None:
+        """Drop the temporary file (nothing appears under ``path``)."""
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    ints = {"ip_proto", "orig_p", "resp_p", "icmp_id", "vlan", "vlan_inner", "orig_pkts", "orig_ip_bytes",
+            "orig_payload_bytes", "orig_bytes", "resp_pkts", "resp_ip_bytes", "resp_payload_bytes",
+            "resp_bytes", "first_file", "first_frame", "last_file", "last_frame", "datagrams_reassembled"}  # fmt: skip
+    floats = {"start_ts", "end_ts", "duration_s"}
+    fields = []
+    for name in FLAT_FIELDS:
+        if name in floats:
+            t = pa.float64()
+        elif name == "flipped":
+            t = pa.bool_()
+        elif name in ints or name[5:] in TCP_ANALYSIS:
+            t = pa.int64()
+        else:
+            t = pa.string()
+        fields.append(pa.field(name, t))
+    return pa.schema(fields)
