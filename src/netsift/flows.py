@@ -791,7 +791,16 @@ class FlowTable:
         f.proto = proto
         flip = False
         if proto == _TCP:
-            flip = bool(flags & _ACK) if flags & _SYN else self._port_flip(sp, dp)
+            # Zeek TCPAnalyzer::WantConnection: a first packet without SYN, or a SYN-ACK,
+            # is flipped by the ports; when both are likely server ports, only a non-SYN
+            # packet from the lower port is.
+            if not flags & _SYN or flags & _ACK:
+                flip = self._port_flip(sp, dp) or (
+                    not flags & _SYN
+                    and sp < dp
+                    and sp in self.config.server_ports
+                    and dp in self.config.server_ports
+                )
         elif proto == _UDP:
             flip = self._port_flip(sp, dp)
         elif proto in (_ICMP, _ICMP6):
@@ -1101,19 +1110,37 @@ class FlowTable:
             if self._close_complete(f):
                 if ts - f.seen_ns > self._close_ns:
                     return "closed"
-                if flags & _SYN and not flags & _ACK:
-                    o, r = f.o, f.r
-                    assert o is not None and r is not None
-                    ep = o if (s_hi, s_lo, sp) == (f.o_hi, f.o_lo, f.o_p) else r
-                    if seq != ep.hist_last_syn:
-                        return "port_reuse"
             elif self._attempt(f) and f.attempt_ns >= 0 and ts - f.attempt_ns > self._attempt_ns:
                 return "attempt_timeout"
         if ts - f.seen_ns > self._idle_ns(f):
             return "idle_timeout"
         if self._active_ns and ts - f.start_ns > self._active_ns:
             return "active_timeout"
+        if proto == _TCP and flags & _SYN and self._is_reuse(f, flags, seq):
+            return "port_reuse"
         return None
+
+    @staticmethod
+    def _is_reuse(f: _Flow, flags: int, seq: int) -> bool:
+        """Zeek ``TCPSessionAdapter::IsReuse`` for a SYN (or a SYN-ACK on a half connection)."""
+        o, r = f.o, f.r
+        assert o is not None and r is not None
+        conn_orig = o
+        if flags & _ACK:
+            if o.state != INACTIVE:
+                return False
+            conn_orig = r
+        if not (o.did_close or r.did_close):
+            if seq == conn_orig.start:
+                return False
+            if (
+                not flags & _ACK
+                and conn_orig.state == SYN_ACK_SENT
+                and r.state == INACTIVE
+                and seq == r.start
+            ):
+                return False  # SYN and SYN-ACK seen in swapped order
+        return True
 
     def _touch(self, f: _Flow) -> None:
         cls = self._class(f)
