@@ -20,6 +20,7 @@ full sets run with ``CI=true`` or ``NETSIFT_FULL_CORPUS=1``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -66,14 +67,52 @@ def _raw_batch(datagrams: list[Any], file_index: int) -> RecordBatch:
     )
 
 
-def run_flows(path: Path, config: FlowConfig) -> tuple[list[FlowRecord], dict[int, int]]:
+_PKT_COLS = (
+    "ip_proto",
+    "ip_src_hi",
+    "ip_src_lo",
+    "sport",
+    "ip_dst_hi",
+    "ip_dst_lo",
+    "dport",
+    "ts_ns",
+)
+#: path -> (proto, src_hi, src_lo, sport, dst_hi, dst_lo, dport, ts_ns, frame length) per IP packet
+_PACKETS: dict[Path, list[tuple[int, ...]]] = {}
+
+
+def frame_bytes(path: Path, rec: FlowRecord) -> tuple[int, int]:
+    """Frame bytes per direction of a flow's packets (from the table run_flows(collect=True) kept)."""
+    o = (rec.orig_hi, rec.orig_lo, rec.orig_p)
+    r = (rec.resp_hi, rec.resp_lo, rec.resp_p)
+    out = [0, 0]
+    for p in _PACKETS[path]:
+        if p[0] != rec.proto or not rec.start_ns <= p[7] <= rec.last_packet_ns:
+            continue
+        if (p[1:4], p[4:7]) == (o, r):
+            out[0] += p[8]
+        elif (p[1:4], p[4:7]) == (r, o):
+            out[1] += p[8]
+    return out[0], out[1]
+
+
+def run_flows(
+    path: Path, config: FlowConfig, collect: bool = False
+) -> tuple[list[FlowRecord], dict[int, int]]:
     """Flows of a capture (reassembled IP datagrams included), and the frame length of every frame."""
     table = FlowTable(config)
     frags = FragmentTracker()
     frame_len: dict[int, int] = {}
+    packets = _PACKETS.setdefault(path, []) if collect else None
     with CaptureReader(str(path)) as rd:
         for batch in rd.batches():
             cols = decode(batch)
+            if packets is not None:
+                ip = ((cols.ip_version == 4) | (cols.ip_version == 6)) & ~cols.is_fragment
+                packets.extend(
+                    zip(*(getattr(cols, n)[ip].tolist() for n in _PKT_COLS),
+                        batch.wirelen[ip].tolist(), strict=True)
+                )  # fmt: skip
             done = frags.update(cols, batch)
             table.update(cols, batch)
             frame_len.update(
@@ -391,3 +430,93 @@ def test_zeek_conn_log(corpus_dir: Path) -> None:
     assert res["rows"] >= (415 if FULL else 100)
     for f in ("conn_state", "orig_pkts", "resp_pkts"):
         assert res["equal"][f] == res["compared"][f]
+
+
+# --- 2. Arkime sessions ----------------------------------------------------------------
+
+ARKIME_CLASSES: dict[str, str] = {
+    r"gre|erspan|vxlan|geneve|gtp|mpls|pppoe|-4-6|-6-4|teredo|ipip|wireguard": (
+        "tunnel/encapsulation: Arkime sessions are the inner flows, netsift does not decapsulate"
+    ),
+    r"80211|radiotap|wlan|sll|nflog|dlt": "link type netsift does not decode to IP",
+}
+
+
+def arkime_compare(corpus: Path, names: list[str] | None = None) -> dict[str, Any]:
+    res: dict[str, Any] = {"equal": Counter(), "compared": Counter(), "classes": Counter(),
+                           "unexplained": [], "sessions": 0}  # fmt: skip
+    tests = sorted((corpus / "arkime" / "tests" / "pcap").glob("*.test"))
+    for test in tests:
+        if names is not None and test.stem not in names:
+            continue
+        pcap = test.with_suffix(".pcap")
+        sessions = [s["body"] for s in json.loads(test.read_text()).get("sessions3", [])]
+        if not pcap.is_file() or not sessions:
+            continue
+        cls = next((c for pat, c in ARKIME_CLASSES.items() if re.search(pat, test.stem)), None)
+        if cls:
+            res["classes"][cls] += len(sessions)
+            continue
+        try:
+            recs = run_flows(pcap, FlowConfig(vlan_in_key=False), collect=True)[0]
+        except Exception as exc:
+            res["classes"][f"capture the reader rejects ({type(exc).__name__})"] += len(sessions)
+            continue
+        by_cid: dict[str, list[FlowRecord]] = defaultdict(list)
+        for r in recs:
+            by_cid[r.community_id].append(r)
+        for s in sessions:
+            src, dst = s.get("source", {}), s.get("destination", {})
+            cid = s.get("network", {}).get("community_id")
+            if s.get("ipProtocol") not in (1, 6, 17, 58) or cid is None:
+                res["classes"]["session without IP transport / Community ID"] += 1
+                continue
+            res["sessions"] += 1
+            cand = [
+                r
+                for r in by_cid.get(cid, [])
+                if abs(r.start_ns // 1_000_000 - s["firstPacket"]) <= 1
+            ]
+            res["compared"]["community_id"] += 1
+            if not cand:
+                res["unexplained"].append((test.stem, "community_id", s, None))
+                continue
+            res["equal"]["community_id"] += 1
+            rec = cand[0]
+            fwd = (rec.orig_h, rec.orig_p) == (src.get("ip"), src.get("port"))
+            ours_p = (rec.orig_pkts, rec.resp_pkts) if fwd else (rec.resp_pkts, rec.orig_pkts)
+            fb = frame_bytes(pcap, rec)
+            ours_b = fb if fwd else (fb[1], fb[0])
+            for f, zv, ov in (
+                ("src_packets", src.get("packets"), ours_p[0]),
+                ("dst_packets", dst.get("packets"), ours_p[1]),
+                ("src_frame_bytes", src.get("bytes"), ours_b[0]),
+                ("dst_frame_bytes", dst.get("bytes"), ours_b[1]),
+                ("first_ms", s.get("firstPacket"), rec.start_ns // 1_000_000),
+                ("last_ms", s.get("lastPacket"), rec.last_packet_ns // 1_000_000),
+            ):
+                res["compared"][f] += 1
+                if zv == ov:
+                    res["equal"][f] += 1
+                else:
+                    res["unexplained"].append((test.stem, f, {"ref": zv, "ours": ov}, rec))
+    return res
+
+
+#: Agreement reached on the whole Arkime set (sessions: 620 compared).  The remaining
+#: differences are not yet sorted into classes (Arkime's own session splitting on
+#: synthetic captures, ICMP frame bytes this harness does not attribute yet): the test
+#: holds the level so a regression fails.
+ARKIME_FLOOR = {"community_id": 603, "src_packets": 541, "dst_packets": 551,
+                "src_frame_bytes": 532, "dst_frame_bytes": 565, "first_ms": 602, "last_ms": 582}  # fmt: skip
+
+
+def test_arkime_sessions(corpus_dir: Path) -> None:
+    res = arkime_compare(corpus_dir)
+    _summary(
+        f"Arkime sessions: {res['sessions']} compared",
+        [(f, res["equal"][f], res["compared"][f]) for f in ARKIME_FLOOR],
+        res["classes"],
+    )
+    for f, floor in ARKIME_FLOOR.items():
+        assert res["equal"][f] >= floor, (f, res["equal"][f], floor)

@@ -20,11 +20,12 @@ Keys
 
 Direction (Zeek ``WantConnection``)
     The originator is the sender of the first packet, except: a first TCP
-    packet that is a SYN-ACK makes its receiver the originator; a first TCP
-    packet without SYN, or a first UDP packet, is flipped when its source
-    port is a likely server port and its destination port is not
-    (:data:`SERVER_PORTS`; Zeek fills ``likely_server_ports`` from its
-    analyzers, bare mode has none); a first ICMP reply (echo reply, ...)
+    packet without SYN or with SYN-ACK, or a first UDP packet, is flipped
+    when its source port is a likely server port and its destination port
+    is not (:data:`SERVER_PORTS`; Zeek fills ``likely_server_ports`` from its
+    analyzers, bare mode has none); a first TCP packet without SYN whose two
+    ports are both likely server ports is flipped when its source port is
+    the lower one; a first ICMP reply (echo reply, ...)
     makes its receiver the originator.  A flipped flow's history starts
     with ``^``.
 
@@ -56,8 +57,10 @@ Expiry (Zeek's timers, checked when a packet arrives and by a sweep)
     idle timeout (TCP 300 s, UDP/ICMP/other 60 s); a TCP attempt with no
     answer 5 s after the first SYN (``tcp_attempt_delay``); a closed TCP
     connection 5 s after its last activity (``tcp_close_delay``; a
-    half-closed or reset one after ``tcp_connection_linger``); a new SYN on a
-    closed connection (port reuse); an optional active timeout; the
+    half-closed or reset one after ``tcp_connection_linger``); port reuse
+    (Zeek ``IsReuse``: a SYN, or a SYN-ACK while the originator is inactive,
+    after either side closed or reset, or whose sequence number is not the
+    originator's initial one); an optional active timeout; the
     live-flow cap (least recently active evicted first, counted); end of
     capture.
 """
