@@ -12,12 +12,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from . import __version__
 from .errors import ExitCode, NetsiftError, OutputError
-from .pipeline import ENGINES
+from .pipeline import ENGINES, FLOW_ENGINES
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 internal error, 2 bad usage, 3 input not found, "
@@ -37,6 +38,7 @@ def cli() -> None:
     Examples:
       netsift analyze capture.pcapng -o report.json
       netsift analyze 'captures/*.pcap.gz' --quiet -o report.json
+      netsift analyze capture.pcap --flows flows.ndjson
       netsift schema > report.schema.json
     """
 
@@ -52,21 +54,59 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout instead of the summary.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary and no progress bar (warnings still go to stderr).")
 @click.option("--no-progress", is_flag=True, help="Never show the progress bar.")
+@click.option("--flows", "flows_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write every flow to FILE: .ndjson/.jsonl/.json (ECS), .csv, or .parquet (needs the "
+                   "parquet extra).")
+@click.option("--no-flows", is_flag=True, help="Skip sessionizing (no flows or fragments sections).")
+@click.option("--flow-engine", type=click.Choice(FLOW_ENGINES), default="auto", show_default=True,
+              help="Flow table: 'c' (built at install), 'python' (the reference), 'auto' = c when built.")
+@click.option("--max-flows", type=click.IntRange(1), default=1_000_000, show_default=True,
+              help="Live flows held at once; beyond it the least recently active is evicted (counted).")
+@click.option("--tcp-timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              metavar="SECONDS", help="TCP idle timeout (Zeek's tcp_inactivity_timeout).")
+@click.option("--udp-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              metavar="SECONDS", help="UDP idle timeout (Zeek's udp_inactivity_timeout).")
+@click.option("--icmp-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              metavar="SECONDS", help="ICMP and other-protocol idle timeout.")
+@click.option("--active-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              metavar="SECONDS", help="Split flows longer than this; 0 = never (as Zeek).")
+@click.option("--no-vlan-key", is_flag=True, help="Leave VLAN ids out of the flow key (as Zeek does).")
+@click.option("--report-flows", type=click.IntRange(0), default=1000, show_default=True,
+              help="Flow records kept in the JSON report (the largest by bytes).")
 def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: int,
-            as_json: bool, quiet: bool, no_progress: bool) -> None:
-    """Read captures, decode them and report traffic statistics.
+            as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool,
+            flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,
+            icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int) -> None:
+    """Read captures, decode them, build flows and report traffic statistics.
 
     CAPTURE may be a pcap or pcapng file (optionally gzip-compressed), a glob
-    or a directory (searched recursively). Prints a summary; -o writes the JSON
-    report whose schema `netsift schema` prints.
+    or a directory (searched recursively). Packets are sessionized into
+    bidirectional flows with Zeek's conn_state and history and Wireshark's
+    TCP analysis; IP fragments are reassembled. Prints a summary; -o writes
+    the JSON report whose schema `netsift schema` prints; --flows writes
+    every flow.
 
     \b
     Examples:
       netsift analyze capture.pcapng -o report.json
       netsift analyze day1/ day2/*.pcap.gz --top 50 -o week.json
       netsift analyze capture.pcap --json | jq .quality
+      netsift analyze capture.pcap --flows flows.ndjson -q
+      netsift analyze capture.pcap --flows flows.csv --tcp-timeout 3600 --no-vlan-key
     """
+    from .flows import FlowConfig
     from .pipeline import analyze as run
+
+    if flows_path and no_flows:
+        raise click.UsageError("--flows and --no-flows contradict each other")
+    flow_config = FlowConfig(
+        tcp_timeout_s=tcp_timeout, udp_timeout_s=udp_timeout, icmp_timeout_s=icmp_timeout,
+        other_timeout_s=icmp_timeout, active_timeout_s=active_timeout, max_flows=max_flows,
+        vlan_in_key=not no_vlan_key,
+    )
+    flow_args: dict[str, Any] = {"flows": not no_flows, "flow_config": flow_config,
+                                 "flow_engine": flow_engine, "flows_path": flows_path,
+                                 "report_flows": report_flows}
 
     err = sys.stderr
     # SIGTERM (a service manager, a timeout) ends the run like Ctrl-C: the report
@@ -91,9 +131,9 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
                        rate=f"{packets / el:,.0f} pkt/s" if el > 0 else "")
 
         with bar:
-            report = run(captures, engine=engine, top_n=top_n, progress=progress, warn=warn)
+            report = run(captures, engine=engine, top_n=top_n, progress=progress, warn=warn, **flow_args)
     else:
-        report = run(captures, engine=engine, top_n=top_n, warn=warn)
+        report = run(captures, engine=engine, top_n=top_n, warn=warn, **flow_args)
     if output:
         report.write_json(output)
     if as_json:
@@ -105,6 +145,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         render_summary(console(sys.stdout), report.data)
         if output:
             click.echo(f"report written to {output}")
+        if flows_path and "flows" in report.data:
+            click.echo(f"{report.data['flows']['export']['records']:,} flows written to {flows_path}")
     if report.data["run"]["partial"]:
         raise KeyboardInterrupt
 

@@ -130,9 +130,45 @@ def render_summary(con: Console, data: dict[str, Any]) -> None:
         con.print("[bold]Top destination ports[/]")
         for line in lines:
             con.print(line, highlight=False)
+    flows = data.get("flows")
+    if flows:
+        _render_flows(con, flows, data.get("fragments"))
     if data["anomalies"]:
         con.print("[bold]Decoder anomalies[/]: " + ", ".join(
             f"{k} {v:,}" for k, v in sorted(data["anomalies"].items(), key=lambda kv: -kv[1])))
+
+
+def _render_flows(con: Console, flows: dict[str, Any], frags: dict[str, Any] | None) -> None:
+    by_t = ", ".join(f"{k} {v:,}" for k, v in flows["by_transport"].items())
+    con.print(f"[bold]Flows[/]: {flows['total']:,} ({by_t}); peak live {flows['peak_live']:,}"
+              + (f", [yellow]{flows['evicted']:,} evicted at the cap[/]" if flows["evicted"] else ""))
+    tcp_states = flows["by_conn_state"].get("tcp")
+    if tcp_states:
+        con.print("  tcp states: " + ", ".join(f"{k} {v:,}" for k, v in tcp_states.items()), highlight=False)
+    ta = {k: v for k, v in flows["tcp_analysis"].items() if v}
+    if ta:
+        con.print("  tcp analysis: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in ta.items()),
+                  highlight=False)
+    records = {r["uid"]: r for r in flows["records"]}
+    top = [records[u] for u in flows["top_by_bytes"][:8] if u in records]
+    if top:
+        ft = Table(title="Top flows (by bytes)", box=box.SIMPLE, title_justify="left")
+        for col in ("proto", "originator", "responder", "state", "history", "pkts →/←", "bytes", "duration s"):
+            ft.add_column(col, justify="right" if col in ("pkts →/←", "bytes", "duration s") else "left")
+        for r in top:
+            ft.add_row(r["transport"], f"{r['orig_h']}:{r['orig_p']}", f"{r['resp_h']}:{r['resp_p']}",
+                       r["conn_state"], r["history"] or "-", f"{r['orig_pkts']:,}/{r['resp_pkts']:,}",
+                       f"{r['orig_ip_bytes'] + r['resp_ip_bytes']:,}", f"{r['duration_s']:.3f}")
+        con.print(ft, markup=False)
+    if frags:
+        facts = {k: v for k, v in frags["facts"].items() if v}
+        c = frags["counters"]
+        line = (f"[bold]IP fragments[/]: {c.get('fragments', 0):,} fragments, "
+                f"{c.get('datagrams_reassembled', 0):,} datagrams reassembled")
+        if facts:
+            line += "; [yellow]" + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in facts.items()) + "[/]"
+        if c.get("fragments", 0) or facts:
+            con.print(line, highlight=False)
 
 
 def progress_bar(stream: IO[str]) -> Progress:
