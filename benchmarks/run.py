@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="fast", choices=["fast", "scapy"])
     ap.add_argument("--peers", type=Path, default=DEFAULT_PEERS, help="folder with the peer scripts")
     ap.add_argument("--no-peers", action="store_true", help="time netsift only")
+    ap.add_argument("--nfstream-python", type=Path, default=None,
+                    help="interpreter that can import nfstream (default: this one, if it can)")
     ap.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
     ap.add_argument("--json", type=Path, help="write all measurements to this JSON file")
     a = ap.parse_args(argv)
@@ -318,11 +320,16 @@ def bench(a: argparse.Namespace, made: list[Path]) -> int:
     checks: dict[str, dict] = {}
     warm(capture)
     print(f"capture: {rel(capture)} ({n:,} packets, {capture.stat().st_size / 1e6:,.0f} MB)", file=sys.stderr)
-    base = run_contender("netsift", netsift_cmd(capture, a.engine), n, a.repeat, note=f"--engine {a.engine}")
+    base = run_contender("netsift", netsift_cmd(capture, a.engine), n, a.repeat,
+                         note=f"--engine {a.engine}, flows on (default)")
     if base is None:
         return 1
     rows.append(base)
     checks["netsift"] = netsift_summary(REPORT)
+    r = run_contender("netsift --no-flows", [*netsift_cmd(capture, a.engine), "--no-flows"], n, a.repeat,
+                      note="statistics only")
+    if r:
+        rows.append(r)
     r = run_contender("cat", ["cat", str(capture)], n, a.repeat, note="read limit (page cache)")
     if r:
         rows.append(r)
@@ -383,6 +390,18 @@ def run_peers(a: argparse.Namespace, peers: Path, capture: Path, n: int, ours: b
             checks["tshark fields"] = peer_summary(r["stdout"])
     else:
         print("tshark peer skipped (f_tshark_fields.sh, tshark or bash missing)", file=sys.stderr)
+    nfs_py = str(a.nfstream_python) if a.nfstream_python else py
+    nfs_ok = subprocess.run([nfs_py, "-c", "import nfstream"], capture_output=True).returncode == 0
+    if (peers / "g_nfstream.py").exists() and nfs_ok:
+        for dissect, label in (("0", "nfstream (flows only)"), ("20", "nfstream + nDPI")):
+            r = run_contender(label, [nfs_py, "g_nfstream.py", str(capture), dissect], n, a.repeat, cwd=peers,
+                              note="NFStreamer(n_dissections=%s, statistical_analysis=False)" % dissect)
+            if r:
+                rows.append(r)
+                checks[label] = peer_summary(r["stdout"])
+    else:
+        print("nfstream peer skipped (g_nfstream.py or the nfstream module missing; see --nfstream-python)",
+              file=sys.stderr)
     if (peers / "b_scapy_stream.py").exists():
         m = min(a.prefix, n)
         pre = prefix_of(capture, m, a.seed, ours, a.keep, made) if m < n else capture
