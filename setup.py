@@ -1,4 +1,4 @@
-"""Build the optional C extensions (record walker, decoder); the rest is in pyproject.toml."""
+"""Build the optional C extensions (record walker, decoder, flow table); the rest is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -14,6 +14,12 @@ setup(
             "netsift._decode",
             sources=["src/netsift/_decode.c"],
             optional=True,  # without a compiler decode_fast falls back to its numpy decoder
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "netsift._flows",
+            sources=["src/netsift/_flows.c"],
+            optional=True,  # without a compiler flows_fast falls back to flows.FlowTable
             extra_compile_args=["-O2"],
         ),
     ]
