@@ -1007,72 +1007,81 @@ class FlowTable:
 
     def _wireshark(self, fwd: _Endpoint, rev: _Endpoint, ts: int, flags: int, seq: int, ack: int,
                    win: int, seglen: int) -> None:  # fmt: skip
-        """Wireshark's per-segment TCP analysis (module doc); counts go to ``fwd.counts``."""
+        """Wireshark 4.0's ``tcp_analyze_sequence_number`` (module doc); counts go to ``fwd.counts``.
+
+        As in Wireshark, a next expected sequence number, an ACK number or a
+        "max seq to be acked" of 0 means "not seen yet"; ``ack`` is the
+        header's field whether or not ACK is set; time differences are
+        unsigned (a segment stamped before the reference never passes a
+        time threshold).  Not modelled: the handshake RTT as out-of-order
+        threshold (:data:`_OOO_NS` is used throughout), keep-alive ACKs and
+        zero-window-probe ACKs (Wireshark stops those before the
+        duplicate-ACK check) and the 10,000 unacked-segment cap.
+        """
         c = fwd.counts
         syn, fin, rst, has_ack = flags & _SYN, flags & _FIN, flags & _RST, flags & _ACK
         ctl = syn or fin or rst
+        nxt0 = fwd.ws_next  # 0: nothing seen in this direction yet
         probe = keep_alive = False
-        if (
-            seglen == 1
-            and fwd.ws_next_valid
-            and seq == fwd.ws_next
-            and rev.ws_window_valid
-            and rev.ws_window == 0
-        ):
+        if seglen == 1 and seq == nxt0 and rev.ws_window_valid and rev.ws_window == 0:
             c[ZERO_WINDOW_PROBE] += 1
             probe = True
-        if not probe:
+        else:
             if win == 0 and not ctl:
                 c[ZERO_WINDOW] += 1
-            if fwd.ws_next_valid and _sdelta(seq, fwd.ws_next) > 0 and not rst:
+            if nxt0 and _sdelta(seq, nxt0) > 0 and not rst:
                 c[LOST_SEGMENT] += 1
-            if seglen <= 1 and not ctl and fwd.ws_next_valid and ((fwd.ws_next - 1) & _M32) == seq:
+            if seglen <= 1 and not ctl and seq == ((nxt0 - 1) & _M32):
                 c[KEEP_ALIVE] += 1
                 keep_alive = True
             if (
                 seglen == 0 and win != 0 and not ctl and fwd.ws_window_valid and win == fwd.ws_window
-                and fwd.ws_next_valid and seq == fwd.ws_next and fwd.ws_lastack_valid and ack == fwd.ws_lastack
+                and seq == nxt0 and ack == fwd.ws_lastack
             ):  # fmt: skip
                 fwd.ws_dupacks += 1
-                fwd.ws_lastack_ns = ts
                 c[DUP_ACK] += 1
-            if has_ack and rev.ws_next_valid and _sdelta(ack, rev.ws_maxack) > 0:
-                c[ACKED_UNSEEN] += 1
-                rev.ws_maxack = ack
+        if ack != fwd.ws_lastack:
+            fwd.ws_dupacks = 0
+        # ACKed unseen keeps netsift's rule (once per ACK beyond everything seen or
+        # acknowledged): FlowTable._tcp derives Zeek's content-gap history letter
+        # from it, which Wireshark's re-arming at the next expected number breaks.
+        if has_ack and rev.ws_next and _sdelta(ack, rev.ws_maxack) > 0:
+            c[ACKED_UNSEEN] += 1
+            rev.ws_maxack = ack
+        if (seglen > 0 or syn or fin) and not keep_alive:
+            behind = nxt0 != 0 and _sdelta(seq, nxt0) < 0
+            if seglen > 1 and seq == ((nxt0 - 1) & _M32):
+                behind = False  # new data after a possible zero-window probe
             if (
-                not keep_alive and (seglen > 0 or syn or fin) and fwd.ws_next_valid
-                and _sdelta(seq, fwd.ws_next) < 0
+                behind and rev.ws_dupacks >= 2 and rev.ws_lastack == seq
+                and 0 <= ts - rev.ws_lastack_ns < _FAST_RETRANS_NS
             ):  # fmt: skip
-                if (
-                    rev.ws_dupacks >= 2 and rev.ws_lastack_valid and rev.ws_lastack == seq
-                    and ts - rev.ws_lastack_ns < _FAST_RETRANS_NS
-                ):  # fmt: skip
-                    c[FAST_RETRANS] += 1
-                elif ts - fwd.ws_next_ns < _OOO_NS and fwd.ws_next != ((seq + seglen) & _M32):
-                    c[OUT_OF_ORDER] += 1
-                elif (
-                    rev.ws_lastack_valid
-                    and _sdelta((seq + seglen) & _M32, rev.ws_lastack) <= 0
-                    and seglen > 0
-                ):
-                    c[SPURIOUS] += 1
-                else:
-                    c[RETRANS] += 1
-        # advance
-        nxt = (seq + seglen + (1 if syn else 0) + (1 if fin else 0)) & _M32
-        if not rst and (not fwd.ws_next_valid or _sdelta(nxt, fwd.ws_next) > 0):
+                c[FAST_RETRANS] += 1
+            elif (
+                behind and 0 <= ts - fwd.ws_next_ns < _OOO_NS
+                and nxt0 != ((seq + seglen + (1 if syn or fin else 0)) & _M32)
+            ):  # fmt: skip
+                c[OUT_OF_ORDER] += 1
+            elif (
+                seglen > 0 and rev.ws_lastack
+                and _sdelta((seq + seglen) & _M32, rev.ws_lastack) <= 0
+            ):  # fmt: skip
+                c[SPURIOUS] += 1
+            elif behind:
+                c[RETRANS] += 1
+        # advance (a zero-window probe does not move the next expected number)
+        nxt = (seq + seglen + (1 if syn or fin else 0)) & _M32
+        if not probe and (not nxt0 or _sdelta(nxt, nxt0) > 0):
             fwd.ws_next = nxt
             fwd.ws_next_valid = True
             fwd.ws_next_ns = ts
-            if _sdelta(nxt, fwd.ws_maxack) > 0 or fwd.ws_maxack == 0:
+            if _sdelta(nxt, fwd.ws_maxack) > 0 or not fwd.ws_maxack:
                 fwd.ws_maxack = nxt
         fwd.ws_window = win
         fwd.ws_window_valid = True
-        if has_ack and (not fwd.ws_lastack_valid or ack != fwd.ws_lastack):
-            fwd.ws_lastack = ack
-            fwd.ws_lastack_valid = True
-            fwd.ws_lastack_ns = ts
-            fwd.ws_dupacks = 0
+        fwd.ws_lastack = ack
+        fwd.ws_lastack_valid = True
+        fwd.ws_lastack_ns = ts
 
     # -- expiry ---------------------------------------------------------------------
     def _close_complete(self, f: _Flow) -> bool:
