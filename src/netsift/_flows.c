@@ -576,9 +576,11 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
         }
     }
     if (ack != fwd->ws_lastack) fwd->ws_dupacks = 0;
-    if (has_ack && rev->ws_maxack && sdelta(ack, rev->ws_maxack) > 0) {
+    /* ACKed unseen keeps netsift's rule (once per ACK beyond everything seen or
+       acknowledged): the content-gap history letter is derived from it. */
+    if (has_ack && rev->ws_next && sdelta(ack, rev->ws_maxack) > 0) {
         c[ACKED_UNSEEN] += 1;
-        rev->ws_maxack = rev->ws_next;
+        rev->ws_maxack = ack;
     }
     if ((seglen > 0 || syn || fin) && !keep_alive) {
         int behind = nxt0 != 0 && sdelta(seq, nxt0) < 0;
@@ -587,7 +589,7 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
             ts - rev->ws_lastack_ns >= 0 && ts - rev->ws_lastack_ns < FAST_RETRANS_NS) {
             c[FAST_RETRANS] += 1;
         } else if (behind && ts - fwd->ws_next_ns >= 0 && ts - fwd->ws_next_ns < OOO_NS &&
-                   nxt0 != (uint32_t)(seq + (uint32_t)seglen)) {
+                   nxt0 != (uint32_t)(seq + (uint32_t)seglen + ((syn || fin) ? 1u : 0u))) {
             c[OUT_OF_ORDER] += 1;
         } else if (seglen > 0 && rev->ws_lastack &&
                    sdelta((uint32_t)(seq + (uint32_t)seglen), rev->ws_lastack) <= 0) {
@@ -598,13 +600,11 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
     }
     /* advance (a zero-window probe does not move the next expected number) */
     uint32_t nxt = seq + (uint32_t)seglen + ((syn || fin) ? 1u : 0u);
-    if (!probe) {
-        if (!nxt0 || sdelta(nxt, nxt0) > 0) {
-            fwd->ws_next = nxt;
-            fwd->ws_next_valid = 1;
-            fwd->ws_next_ns = ts;
-        }
-        if (seq == fwd->ws_maxack || !fwd->ws_maxack) fwd->ws_maxack = fwd->ws_next;
+    if (!probe && (!nxt0 || sdelta(nxt, nxt0) > 0)) {
+        fwd->ws_next = nxt;
+        fwd->ws_next_valid = 1;
+        fwd->ws_next_ns = ts;
+        if (sdelta(nxt, fwd->ws_maxack) > 0 || !fwd->ws_maxack) fwd->ws_maxack = nxt;
     }
     fwd->ws_window = win;
     fwd->ws_window_valid = 1;
