@@ -10,6 +10,13 @@ Public API::
 
 from __future__ import annotations
 
+import os
+
+# netsift does no linear algebra; without this, numpy's OpenBLAS starts a
+# thread per core that busy-waits after every call and steals CPU from the
+# pipeline.  A value the user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 __version__ = "0.1.0"
 
 from .errors import ExitCode, NetsiftError

@@ -63,7 +63,7 @@ enum { CLS_SHORT, CLS_TCP, CLS_OTHER, N_CLS };
 #define TOO_LARGE_SEQ_DELTA 1048576
 #define NIL UINT32_MAX
 #define N_TIMEOUTS 7
-#define N_RAW 35
+#define N_RAW 37
 
 /* Input columns: PacketColumns names and item sizes, in the order update() takes them. */
 enum {
@@ -126,6 +126,7 @@ typedef struct {
     uint64_t max_flows;
     uint32_t head[N_CLS], tail[N_CLS]; /* head = least recently active */
     uint64_t seed;
+    PyObject *cid_seed; /* int: Community ID seed, appended to every record */
     int vlan_in_key;
     uint8_t server_ports[65536];
     int64_t tcp_ns, udp_ns, icmp_ns, other_ns, attempt_ns, close_ns, active_ns;
@@ -450,6 +451,19 @@ static PyObject *counts_tuple(const Endpoint *e) {
     return tup;
 }
 
+/* Zeek's RSTOS0 history test, ^\^?S[^HAFGIQ]*R.* (flows.conn_state) */
+static int rstos0_history(const Flow *f) {
+    int i = 0;
+    if (i < f->hist_len && f->hist[i] == '^') i++;
+    if (i >= f->hist_len || f->hist[i] != 'S') return 0;
+    for (i++; i < f->hist_len; i++) {
+        char c = f->hist[i];
+        if (c == 'R') return 1;
+        if (c == 'H' || c == 'A' || c == 'F' || c == 'G' || c == 'I' || c == 'Q') return 0;
+    }
+    return 0;
+}
+
 static PyObject *raw_flow(const Table *t, const Flow *f, int reason) {
     int tcp = f->key.proto == P_TCP;
     PyObject *tup = PyTuple_New(N_RAW);
@@ -462,9 +476,10 @@ static PyObject *raw_flow(const Table *t, const Flow *f, int reason) {
     v[4] = PyLong_FromUnsignedLongLong(f->r_hi);
     v[5] = PyLong_FromUnsignedLongLong(f->r_lo);
     v[6] = PyLong_FromLongLong(f->r_p);
-    v[7] = PyLong_FromLongLong(f->icmp_id);
-    v[8] = PyLong_FromLongLong(f->vlan);
-    v[9] = PyLong_FromLongLong(f->vlan_inner);
+    /* absent ids are None, as in flows.raw_flow */
+    v[7] = f->icmp_id >= 0 ? PyLong_FromLongLong(f->icmp_id) : Py_NewRef(Py_None);
+    v[8] = f->vlan >= 0 ? PyLong_FromLongLong(f->vlan) : Py_NewRef(Py_None);
+    v[9] = f->vlan_inner >= 0 ? PyLong_FromLongLong(f->vlan_inner) : Py_NewRef(Py_None);
     v[10] = PyLong_FromLongLong(f->start_ns);
     v[11] = PyLong_FromLongLong(f->end_ns);
     v[12] = PyLong_FromLongLong(f->seen_ns);
@@ -495,6 +510,20 @@ static PyObject *raw_flow(const Table *t, const Flow *f, int reason) {
     v[32] = PyBool_FromLong(f->active[0]);
     v[33] = PyBool_FromLong(f->active[1]);
     v[34] = Py_NewRef(t->reasons[reason]);
+    v[35] = Py_NewRef(t->cid_seed); /* the Community ID seed */
+    {
+        /* flows.summary_key: what conn_state depends on, packed (FlowSummary counts by it) */
+        long long o_sz = tcp ? ep_size(&f->ep[0]) : 0, r_sz = tcp ? ep_size(&f->ep[1]) : 0;
+        unsigned long long key = (unsigned long long)f->key.proto;
+        key |= (unsigned long long)(tcp ? f->ep[0].state : 0) << 8;
+        key |= (unsigned long long)(tcp ? f->ep[1].state : 0) << 11;
+        key |= (unsigned long long)(o_sz == 0 && r_sz == 0) << 14;
+        key |= (unsigned long long)rstos0_history(f) << 15;
+        key |= (unsigned long long)(f->active[0] != 0) << 16;
+        key |= (unsigned long long)(f->active[1] != 0) << 17;
+        key |= (unsigned long long)reason << 18;
+        v[36] = PyLong_FromUnsignedLongLong(key);
+    }
     int bad = 0;
     for (int k = 0; k < N_RAW; k++) {
         if (v[k] == NULL) bad = 1;
@@ -898,8 +927,9 @@ static int get_view(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const c
 static PyObject *Table_update(Table *t, PyObject *args) {
     PyObject *cols, *buf_obj, *off_obj, *cap_obj, *frames_obj;
     long long file_index;
-    if (!PyArg_ParseTuple(args, "O!OOOLO", &PyTuple_Type, &cols, &buf_obj, &off_obj, &cap_obj,
-                          &file_index, &frames_obj))
+    Py_ssize_t start = 0, stop = -1;
+    if (!PyArg_ParseTuple(args, "O!OOOLO|nn", &PyTuple_Type, &cols, &buf_obj, &off_obj, &cap_obj,
+                          &file_index, &frames_obj, &start, &stop))
         return NULL;
     if (PyTuple_GET_SIZE(cols) != N_COLS) {
         PyErr_Format(PyExc_TypeError, "expected %d column arrays", (int)N_COLS);
@@ -936,7 +966,10 @@ static PyObject *Table_update(Table *t, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "off and caplen differ in length from the columns");
         goto done;
     }
-    if (n == 0) {
+    /* rows [start, stop) only; stop < 0 means to the end */
+    if (stop < 0 || stop > n) stop = n;
+    if (start < 0) start = 0;
+    if (start >= stop) {
         result = Py_NewRef(Py_None);
         goto done;
     }
@@ -959,7 +992,7 @@ static PyObject *Table_update(Table *t, PyObject *args) {
     const int64_t *frames = reassembled ? (const int64_t *)fv.buf : NULL;
 
     Py_ssize_t j = 0; /* index among the rows taken (frames[j]) */
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = start; i < stop; i++) {
         int ip = ipv[i] == 4 || ipv[i] == 6;
         if (!ip) {
             if (!reassembled) t->skipped[S_NOT_IP] += 1;
@@ -1075,7 +1108,8 @@ static PyObject *Table_get_live(Table *t, void *Py_UNUSED(closure)) {
 }
 
 static int Table_init(Table *t, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"max_flows", "vlan_in_key", "server_ports", "timeouts", "seed", NULL};
+    static char *kwlist[] = {"max_flows", "vlan_in_key", "server_ports", "timeouts", "seed", "cid_seed", NULL};
+    int cid_seed = 0;
     long long max_flows;
     int vlan_in_key;
     Py_buffer ports;
@@ -1085,8 +1119,8 @@ static int Table_init(Table *t, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_RuntimeError, "Table is already initialised");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Lpy*O!K", kwlist, &max_flows, &vlan_in_key,
-                                     &ports, &PyTuple_Type, &timeouts, &seed))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Lpy*O!K|i", kwlist, &max_flows, &vlan_in_key,
+                                     &ports, &PyTuple_Type, &timeouts, &seed, &cid_seed))
         return -1;
     int ok = 0;
     if (ports.len != 65536) {
@@ -1103,6 +1137,8 @@ static int Table_init(Table *t, PyObject *args, PyObject *kwds) {
     if (!ok) return -1;
     t->max_flows = (uint64_t)max_flows;
     t->vlan_in_key = vlan_in_key;
+    Py_XSETREF(t->cid_seed, PyLong_FromLong(cid_seed));
+    if (t->cid_seed == NULL) return -1;
     t->seed = fmix64(seed ^ 0x243F6A8885A308D3ULL);
     t->free_head = NIL;
     for (int c = 0; c < N_CLS; c++) t->head[c] = t->tail[c] = NIL;
@@ -1122,12 +1158,14 @@ static void Table_dealloc(Table *t) {
     PyMem_Free(t->slots);
     Py_XDECREF(t->finished);
     for (int k = 0; k < N_EXPIRATIONS; k++) Py_XDECREF(t->reasons[k]);
+    Py_XDECREF(t->cid_seed);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
 static PyMethodDef Table_methods[] = {
     {"update", (PyCFunction)Table_update, METH_VARARGS,
-     "update(columns, buf, off, caplen, file_index, frames): feed decoded rows."},
+     "update(columns, buf, off, caplen, file_index, frames[, start, stop]): feed decoded rows "
+     "(rows start..stop-1 only when given)."},
     {"finish", (PyCFunction)Table_finish, METH_NOARGS, "End of capture: every live flow ends."},
     {"drain", (PyCFunction)Table_drain, METH_NOARGS,
      "The raw tuples of the flows finished since the last call, in the order they ended."},

@@ -78,6 +78,7 @@ import ipaddress
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -220,6 +221,13 @@ def ipv4_checksum(header: bytes | bytearray) -> int:
     return ~total & 0xFFFF
 
 
+#: PacketColumns fields :meth:`FragmentTracker._fragment` reads.
+_FRAGMENT_COLUMNS = (
+    "frame", "ts_ns", "ip_version", "l3_off", "ip_len", "ip_hdr_len", "ip_src_hi", "ip_src_lo",
+    "ip_dst_hi", "ip_dst_lo", "ip_id", "ip_proto", "frag_offset", "frag_mf", "ip_df",
+)  # fmt: skip
+
+
 class FragmentTracker:
     """Tracks IP fragment trains, reassembles them and counts fragmentation facts (module doc)."""
 
@@ -252,8 +260,14 @@ class FragmentTracker:
         """Feed one decoded batch; return the datagrams completed by it, in completion order."""
         out: list[Reassembled] = []
         rows = np.flatnonzero(cols.is_fragment)
-        for i in rows.tolist():
-            self._fragment(cols, batch, i, out)
+        if len(rows):
+            # The fragment rows' fields as Python lists: one gather per column
+            # instead of a numpy scalar per field and fragment.
+            c = SimpleNamespace(**{name: getattr(cols, name)[rows].tolist() for name in _FRAGMENT_COLUMNS})
+            b = SimpleNamespace(buf=batch.buf, off=batch.off[rows].tolist(), caplen=batch.caplen[rows].tolist(),
+                                file_index=batch.file_index)  # fmt: skip
+            for j in range(len(rows)):
+                self._fragment(c, b, j, out)  # type: ignore[arg-type]
         if self._trains and len(cols):
             self._expire(int(cols.ts_ns[-1]))
         return out

@@ -171,6 +171,7 @@ class FlowWriter:
         if self.format in ("ndjson", "csv"):
             self._text = io.TextIOWrapper(self._raw, encoding="utf-8", newline="")
         if self.format == "csv":
+            assert self._text is not None
             self._csv = csv.DictWriter(
                 self._text, fieldnames=list(FLAT_FIELDS), lineterminator="\n"
             )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import heapq
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from .flows import TCP_ANALYSIS, FlowRecord
+from .columns import IP_PROTO_NAMES
+from .flows import RAW_FIELDS, TCP_ANALYSIS, FlowRecord, unpack_summary_key
+
+(_KEY, _O_COUNTS, _R_COUNTS, _O_IP_BYTES, _R_IP_BYTES, _O_PKTS, _R_PKTS) = (
+    RAW_FIELDS.index(name) for name in (
+        "summary_key", "orig_counts", "resp_counts", "orig_ip_bytes", "resp_ip_bytes", "orig_pkts", "resp_pkts",
+    )
+)  # fmt: skip
 
 
 @dataclass
@@ -19,24 +28,40 @@ class FlowSummary:
     by_state: dict[str, dict[str, int]] = field(default_factory=dict)
     by_expiration: dict[str, int] = field(default_factory=dict)
     tcp_analysis: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TCP_ANALYSIS, 0))
-    top_bytes: list[FlowRecord] = field(default_factory=list)
-    top_packets: list[FlowRecord] = field(default_factory=list)
+    #: (sort key, record) pairs, best first; see :attr:`top_bytes` / :attr:`top_packets`
+    ranked_bytes: list[tuple[tuple[int, ...], FlowRecord]] = field(default_factory=list)
+    ranked_packets: list[tuple[tuple[int, ...], FlowRecord]] = field(default_factory=list)
 
-    def add(self, records: list[FlowRecord]) -> None:
+    @property
+    def top_bytes(self) -> list[FlowRecord]:
+        """The largest flows by IP bytes (ties: earlier first packet first)."""
+        return [r for _, r in self.ranked_bytes]
+
+    @property
+    def top_packets(self) -> list[FlowRecord]:
+        """The largest flows by packets (ties: earlier first packet first)."""
+        return [r for _, r in self.ranked_packets]
+
+    def add(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """Count finished flows: :class:`FlowRecord` objects or raw engine tuples (same layout)."""
         if not records:
             return
-        for rec in records:
-            self.flows += 1
-            self.by_transport[rec.transport] = self.by_transport.get(rec.transport, 0) + 1
-            states = self.by_state.setdefault(rec.transport, {})
-            states[rec.conn_state] = states.get(rec.conn_state, 0) + 1
-            self.by_expiration[rec.expiration] = self.by_expiration.get(rec.expiration, 0) + 1
-            if rec.orig_tcp is not None and rec.resp_tcp is not None:
-                t = self.tcp_analysis
-                for k in TCP_ANALYSIS:
-                    t[k] += rec.orig_tcp[k] + rec.resp_tcp[k]
-        self.top_bytes = _top(self.top_bytes + records, self.top_n, lambda r: r.ip_bytes)
-        self.top_packets = _top(self.top_packets + records, self.top_n, lambda r: r.packets)
+        self.flows += len(records)
+        # Count by the packed inputs of conn_state; decode each distinct key once.
+        for key, k in Counter(map(itemgetter(_KEY), records)).items():
+            proto, state, exp = unpack_summary_key(key)
+            transport = IP_PROTO_NAMES.get(proto, f"ip-{proto}")
+            self.by_transport[transport] = self.by_transport.get(transport, 0) + k
+            states = self.by_state.setdefault(transport, {})
+            states[state] = states.get(state, 0) + k
+            self.by_expiration[exp] = self.by_expiration.get(exp, 0) + k
+        counts = [c for r in records for c in (r[_O_COUNTS], r[_R_COUNTS]) if c is not None]
+        if counts:
+            t = self.tcp_analysis
+            for name, total in zip(TCP_ANALYSIS, map(sum, zip(*counts, strict=True)), strict=True):
+                t[name] += total
+        self.ranked_bytes = _top(self.ranked_bytes, records, self.top_n, _by_bytes)
+        self.ranked_packets = _top(self.ranked_packets, records, self.top_n, _by_packets)
 
     def merge(self, other: FlowSummary) -> None:
         self.flows += other.flows
@@ -50,16 +75,43 @@ class FlowSummary:
             self.by_expiration[k] = self.by_expiration.get(k, 0) + v
         for k, v in other.tcp_analysis.items():
             self.tcp_analysis[k] += v
-        self.top_bytes = _top(self.top_bytes + other.top_bytes, self.top_n, lambda r: r.ip_bytes)
-        self.top_packets = _top(
-            self.top_packets + other.top_packets, self.top_n, lambda r: r.packets
-        )
+        self.ranked_bytes = _top(self.ranked_bytes, other.top_bytes, self.top_n, _by_bytes)
+        self.ranked_packets = _top(self.ranked_packets, other.top_packets, self.top_n, _by_packets)
 
 
-def _top(records: list[FlowRecord], n: int, key: Any) -> list[FlowRecord]:
-    """The ``n`` largest by ``key``; ties broken by the first packet so the order is stable."""
-    if len(records) <= n:
-        return sorted(records, key=lambda r: (-key(r), r.start_ns, r.first_file, r.first_frame))
-    return heapq.nsmallest(
-        n, records, key=lambda r: (-key(r), r.start_ns, r.first_file, r.first_frame)
-    )
+def _by_bytes(r: FlowRecord) -> tuple[int, int, int, int]:
+    return (-(r.orig_ip_bytes + r.resp_ip_bytes), r.start_ns, r.first_file, r.first_frame)
+
+
+def _by_packets(r: FlowRecord) -> tuple[int, int, int, int]:
+    return (-(r.orig_pkts + r.resp_pkts), r.start_ns, r.first_file, r.first_frame)
+
+
+def _top(
+    current: list[tuple[tuple[int, ...], FlowRecord]],
+    new: Sequence[tuple[Any, ...]],
+    n: int,
+    key: Callable[[FlowRecord], tuple[int, ...]],
+) -> list[tuple[tuple[int, ...], FlowRecord]]:
+    """The ``n`` best (smallest ``key``: largest flows, ties by first packet) of both, as (key, record).
+
+    ``current`` is already ranked.  Once it is full, a new flow must at least
+    equal its last one's size to enter, checked on the raw tuples with plain
+    integer comparisons before any record or key is built.
+    """
+    if n <= 0:
+        return []
+    a, b = (_O_IP_BYTES, _R_IP_BYTES) if key is _by_bytes else (_O_PKTS, _R_PKTS)
+    if len(current) >= n:
+        worst = -current[-1][0][0]
+        new = [r for r in new if r[a] + r[b] >= worst]
+        if not new:
+            return current
+    elif len(new) > 4 * n:
+        # only flows at least as large as the n-th largest new one can rank
+        floor = sorted((r[a] + r[b] for r in new), reverse=True)[n - 1]
+        new = [r for r in new if r[a] + r[b] >= floor]
+    made = (r if isinstance(r, FlowRecord) else FlowRecord.from_raw(r) for r in new)
+    merged = current + [(key(r), r) for r in made]
+    merged.sort()  # keys are unique (first packet), so records are never compared
+    return merged[:n]

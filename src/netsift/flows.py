@@ -72,7 +72,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -230,20 +230,11 @@ RAW_FIELDS: tuple[str, ...] = (
     "resp_ip_bytes", "orig_payload_bytes", "resp_payload_bytes", "orig_size", "resp_size",
     "orig_state", "resp_state", "history", "flipped", "first_file", "first_frame", "last_file",
     "last_frame", "datagrams_reassembled", "orig_counts", "resp_counts", "orig_active",
-    "resp_active", "expiration",
+    "resp_active", "expiration", "seed", "summary_key",
 )  # fmt: skip
 
 
-class FlowRecord:
-    """One finished flow (what the report, the exports and detectors see).
-
-    Built from an engine's raw tuple (:data:`RAW_FIELDS`); the costlier text
-    fields (addresses, Community ID, uid) are computed on first use, so flows
-    that are only counted never pay for them.
-    """
-
-    __slots__ = (*RAW_FIELDS, "seed", "conn_state", "_cid", "_uid")
-
+class _RawFlow(NamedTuple):
     proto: int
     orig_hi: int
     orig_lo: int
@@ -280,24 +271,30 @@ class FlowRecord:
     resp_active: bool
     expiration: str
     seed: int
-    conn_state: str
+    summary_key: int
 
-    def __init__(self, raw: tuple[Any, ...], seed: int = 0) -> None:
-        for name, value in zip(RAW_FIELDS, raw, strict=True):
-            object.__setattr__(self, name, value)
-        if self.icmp_id is not None and self.icmp_id < 0:
-            self.icmp_id = None
-        if self.vlan is not None and self.vlan < 0:
-            self.vlan = None
-        if self.vlan_inner is not None and self.vlan_inner < 0:
-            self.vlan_inner = None
-        self.seed = seed
-        self.conn_state = conn_state(
+
+class FlowRecord(_RawFlow):
+    """One finished flow (what the report, the exports and detectors see).
+
+    A named tuple of an engine's raw fields (:data:`RAW_FIELDS`, the
+    Community ID seed last), made with :meth:`from_raw`; everything else (addresses
+    as text, Community ID, uid, ``conn_state``) is computed from them when
+    asked, so flows that are only counted cost one tuple each.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_raw(cls, raw: tuple[Any, ...]) -> FlowRecord:
+        return tuple.__new__(cls, raw)
+
+    @property
+    def conn_state(self) -> str:
+        return conn_state(
             self.proto, self.orig_state, self.resp_state, self.orig_size, self.resp_size,
             self.history, self.orig_active, self.resp_active,
         )  # fmt: skip
-        self._cid: str | None = None
-        self._uid: str | None = None
 
     @property
     def transport(self) -> str:
@@ -313,23 +310,17 @@ class FlowRecord:
 
     @property
     def community_id(self) -> str:
-        if self._cid is None:
-            from .community_id import PORT_PROTOCOLS, community_id_from_halves
+        from .community_id import PORT_PROTOCOLS, community_id_from_halves
 
-            ports = self.proto in PORT_PROTOCOLS
-            self._cid = community_id_from_halves(
-                self.proto, self.orig_hi, self.orig_lo, self.resp_hi, self.resp_lo,
-                self.orig_p if ports else None, self.resp_p if ports else None, self.seed,
-            )  # fmt: skip
-        return self._cid
+        ports = self.proto in PORT_PROTOCOLS
+        return community_id_from_halves(
+            self.proto, self.orig_hi, self.orig_lo, self.resp_hi, self.resp_lo,
+            self.orig_p if ports else None, self.resp_p if ports else None, self.seed,
+        )  # fmt: skip
 
     @property
     def uid(self) -> str:
-        if self._uid is None:
-            self._uid = flow_uid(
-                self.community_id, self.start_ns, self.first_file, self.first_frame
-            )
-        return self._uid
+        return flow_uid(self.community_id, self.start_ns, self.first_file, self.first_frame)
 
     @property
     def service(self) -> str | None:
@@ -380,9 +371,10 @@ class FlowRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the JSON report and NDJSON export write it (netsift field names)."""
+        cid = self.community_id
         d: dict[str, Any] = {
-            "uid": self.uid,
-            "community_id": self.community_id,
+            "uid": flow_uid(cid, self.start_ns, self.first_file, self.first_frame),
+            "community_id": cid,
             "transport": self.transport,
             "ip_proto": self.proto,
             "orig_h": self.orig_h,
@@ -649,25 +641,40 @@ class FlowTable:
     def live(self) -> int:
         return len(self._flows)
 
-    def update(self, cols: PacketColumns, batch: RecordBatch) -> None:
-        """Feed one decoded batch (fragments are skipped: feed reassembled datagrams separately)."""
+    def update(
+        self, cols: PacketColumns, batch: RecordBatch, start: int = 0, stop: int | None = None
+    ) -> None:
+        """Feed one decoded batch, or its rows ``start:stop`` (fragments are skipped: feed reassembled datagrams separately)."""
         n = len(cols)
-        if not n:
+        stop = n if stop is None or stop < 0 or stop > n else stop
+        start = max(start, 0)
+        if start >= stop:
             return
-        ipv = cols.ip_version
+        ipv = cols.ip_version[start:stop]
         ip_rows = (ipv == 4) | (ipv == 6)
-        frag = cols.is_fragment & ip_rows
-        self.skipped["not_ip"] += int(n - np.count_nonzero(ip_rows))
+        frag = cols.is_fragment[start:stop] & ip_rows
+        self.skipped["not_ip"] += int(stop - start - np.count_nonzero(ip_rows))
         self.skipped["fragment"] += int(np.count_nonzero(frag))
-        rows = np.flatnonzero(ip_rows & ~frag)
+        rows = np.flatnonzero(ip_rows & ~frag) + start
         self._rows(cols, batch, rows, 0)
         self._sweep()
 
     def update_reassembled(
-        self, cols: PacketColumns, batch: RecordBatch, frames: list[tuple[int, int]]
+        self,
+        cols: PacketColumns,
+        batch: RecordBatch,
+        frames: list[tuple[int, int]],
+        start: int = 0,
+        stop: int | None = None,
     ) -> None:
-        """Feed decoded reassembled datagrams (raw-IP rows); ``frames`` = (file, frame) of each completing fragment."""
-        rows = np.flatnonzero((cols.ip_version == 4) | (cols.ip_version == 6))
+        """Feed decoded reassembled datagrams (raw-IP rows ``start:stop``); ``frames`` = (file, frame) of each completing fragment, one per row fed."""
+        n = len(cols)
+        stop = n if stop is None or stop < 0 or stop > n else stop
+        start = max(start, 0)
+        if start >= stop:
+            return
+        ipv = cols.ip_version[start:stop]
+        rows = np.flatnonzero((ipv == 4) | (ipv == 6)) + start
         self._rows(cols, batch, rows, 1, frames)
 
     def finish(self) -> None:
@@ -683,6 +690,10 @@ class FlowTable:
         out = self._finished
         self._finished = []
         return out
+
+    def drain_raw(self) -> list[tuple[Any, ...]]:
+        """:meth:`drain` (records are tuples of :data:`RAW_FIELDS` already)."""
+        return list(self.drain())
 
     def __iter__(self) -> Iterator[FlowRecord]:
         return iter(self.drain())
@@ -1195,7 +1206,9 @@ class FlowTable:
     # -- records --------------------------------------------------------------------
     def _emit(self, f: _Flow, reason: str) -> None:
         self.expired[reason] += 1
-        self._finished.append(FlowRecord(raw_flow(f, reason), self.config.community_id_seed))
+        self._finished.append(
+            FlowRecord.from_raw(raw_flow(f, reason, self.config.community_id_seed))
+        )
 
 
 def conn_state(
@@ -1256,16 +1269,57 @@ def flow_uid(community: str, start_ns: int, first_file: int, first_frame: int) -
     return "C" + "".join(out)
 
 
-def raw_flow(f: _Flow, reason: str) -> tuple[Any, ...]:
-    """The engine-neutral tuple (:data:`RAW_FIELDS`) of a finished flow."""
+def summary_key(
+    proto: int,
+    o_state: int,
+    r_state: int,
+    empty: bool,
+    history: str,
+    o_active: bool,
+    r_active: bool,
+    reason: str,
+) -> int:
+    """What ``conn_state`` depends on, packed in one int (``FlowSummary`` counts flows by it).
+
+    Bits: protocol 0-7, originator state 8-10, responder state 11-13, both
+    sizes zero 14, history matches Zeek's RSTOS0 pattern 15, originator
+    active 16, responder active 17, :data:`EXPIRATIONS` index 18-20.
+    """
+    return (
+        proto
+        | o_state << 8
+        | r_state << 11
+        | int(empty) << 14
+        | int(bool(_RSTOS0.match(history))) << 15
+        | int(o_active) << 16
+        | int(r_active) << 17
+        | EXPIRATIONS.index(reason) << 18
+    )
+
+
+def unpack_summary_key(key: int) -> tuple[int, str, str]:
+    """(protocol, conn_state, expiration) of a :func:`summary_key`."""
+    proto, o_st, r_st = key & 0xFF, (key >> 8) & 7, (key >> 11) & 7
+    size = 0 if key >> 14 & 1 else 1
+    state = conn_state(proto, o_st, r_st, size, size, "SR" if key >> 15 & 1 else "", bool(key >> 16 & 1),
+                       bool(key >> 17 & 1))  # fmt: skip
+    return proto, state, EXPIRATIONS[(key >> 18) & 7]
+
+
+def raw_flow(f: _Flow, reason: str, seed: int = 0) -> tuple[Any, ...]:
+    """The engine-neutral tuple (:data:`RAW_FIELDS`) of a finished flow (absent ids are None)."""
     o, r = f.o, f.r
     tcp = o is not None and r is not None
     return (
-        f.proto, f.o_hi, f.o_lo, f.o_p, f.r_hi, f.r_lo, f.r_p, f.icmp_id, f.vlan, f.vlan_inner,
-        f.start_ns, f.end_ns, f.seen_ns, f.pkts[0], f.pkts[1], f.ip_bytes[0], f.ip_bytes[1],
+        f.proto, f.o_hi, f.o_lo, f.o_p, f.r_hi, f.r_lo, f.r_p,
+        f.icmp_id if f.icmp_id >= 0 else None, f.vlan if f.vlan >= 0 else None,
+        f.vlan_inner if f.vlan_inner >= 0 else None, f.start_ns, f.end_ns, f.seen_ns, f.pkts[0], f.pkts[1], f.ip_bytes[0], f.ip_bytes[1],
         f.payload[0], f.payload[1], o.size() if o else 0, r.size() if r else 0,
         o.state if o else 0, r.state if r else 0, "".join(f.hist), f.flipped, f.first_file,
         f.first_frame, f.last_file, f.last_frame, f.reassembled,
         tuple(o.counts) if tcp and o else None, tuple(r.counts) if tcp and r else None,
-        f.active[0], f.active[1], reason,
+        f.active[0], f.active[1], reason, seed,
+        summary_key(f.proto, o.state if o else 0, r.state if r else 0,
+                    (o.size() if o else 0) == 0 and (r.size() if r else 0) == 0, "".join(f.hist),
+                    f.active[0], f.active[1], reason),
     )  # fmt: skip

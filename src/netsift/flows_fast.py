@@ -68,7 +68,10 @@ class CFlowTable:
             _ns(c.active_timeout_s),
         )  # fmt: skip
         seed = int.from_bytes(os.urandom(8), "little")
-        self._table: Any = _flows.Table(c.max_flows, c.vlan_in_key, bytes(bitmap), timeouts, seed)
+        self._arrays: dict[int, tuple[PacketColumns, tuple[np.ndarray[Any, Any], ...]]] = {}
+        self._table: Any = _flows.Table(
+            c.max_flows, c.vlan_in_key, bytes(bitmap), timeouts, seed, c.community_id_seed
+        )
 
     # -- counters -------------------------------------------------------------------
     @property
@@ -92,28 +95,49 @@ class CFlowTable:
         return int(self._table.counters()[3])
 
     # -- feeding --------------------------------------------------------------------
-    def update(self, cols: PacketColumns, batch: RecordBatch) -> None:
-        """Feed one decoded batch (fragments are skipped: feed reassembled datagrams separately)."""
-        self._feed(cols, batch, None)
+    def update(
+        self, cols: PacketColumns, batch: RecordBatch, start: int = 0, stop: int | None = None
+    ) -> None:
+        """Feed one decoded batch, or its rows ``start:stop`` (fragments are skipped: feed reassembled datagrams separately)."""
+        self._feed(cols, batch, None, start, stop)
 
     def update_reassembled(
-        self, cols: PacketColumns, batch: RecordBatch, frames: list[tuple[int, int]]
+        self,
+        cols: PacketColumns,
+        batch: RecordBatch,
+        frames: list[tuple[int, int]],
+        start: int = 0,
+        stop: int | None = None,
     ) -> None:
-        """Feed decoded reassembled datagrams (raw-IP rows); ``frames`` = (file, frame) of each completing fragment."""
+        """Feed decoded reassembled datagrams (raw-IP rows ``start:stop``); ``frames`` = (file, frame) of each completing fragment, one per row fed."""
         pairs = np.asarray(frames, dtype=np.int64).reshape(-1, 2)
-        self._feed(cols, batch, pairs)
+        self._feed(cols, batch, pairs, start, stop)
 
     def _feed(
-        self, cols: PacketColumns, batch: RecordBatch, frames: np.ndarray[Any, Any] | None
+        self,
+        cols: PacketColumns,
+        batch: RecordBatch,
+        frames: np.ndarray[Any, Any] | None,
+        start: int,
+        stop: int | None,
     ) -> None:
-        arrays = tuple(_contiguous(getattr(cols, name)) for name in _COLUMNS)
+        # One tuple of column arrays per batch, reused while a batch and its
+        # reassembled datagrams are fed in alternating slices.
+        cached = self._arrays.get(id(cols))
+        if cached is None or cached[0] is not cols:
+            if len(self._arrays) >= 2:
+                self._arrays.clear()
+            cached = (cols, tuple(_contiguous(getattr(cols, name)) for name in _COLUMNS))
+            self._arrays[id(cols)] = cached
         self._table.update(
-            arrays,
+            cached[1],
             _contiguous(batch.buf),
             _contiguous(batch.off),
             _contiguous(batch.caplen),
             batch.file_index,
             frames,
+            start,
+            -1 if stop is None else stop,
         )
 
     def finish(self) -> None:
@@ -122,8 +146,12 @@ class CFlowTable:
 
     def drain(self) -> list[FlowRecord]:
         """Records of the flows finished since the last call, in the order they ended."""
-        seed = self.config.community_id_seed
-        return [FlowRecord(raw, seed) for raw in self._table.drain()]
+        return list(map(FlowRecord.from_raw, self._table.drain()))
+
+    def drain_raw(self) -> list[tuple[Any, ...]]:
+        """:meth:`drain` as raw tuples (:data:`~netsift.flows.RAW_FIELDS`), without building records."""
+        raw: list[tuple[Any, ...]] = self._table.drain()
+        return raw
 
     def __iter__(self) -> Iterator[FlowRecord]:
         return iter(self.drain())

@@ -8,10 +8,12 @@ pcap/pcapng (or gzip of one) magic is read, others are listed as skipped.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import glob
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -24,7 +26,7 @@ from .columns import LINK_TYPES, PacketColumns, link_type_name
 from .defrag import FragmentTracker, Reassembled
 from .errors import InputNotFoundError, NetsiftError, UsageError
 from .flow_summary import FlowSummary
-from .flows import FlowConfig, FlowTable
+from .flows import FlowConfig, FlowRecord, FlowTable
 from .quality import verdict
 from .report import SCHEMA_VERSION, Report
 from .stats import TrafficStats
@@ -153,6 +155,40 @@ def analyze(
     """
     if isinstance(paths, str):
         paths = [paths]
+    with _few_gc_passes():
+        return _analyze(paths, engine, top_n, progress, warn, flows, flow_config, flow_engine,
+                        flows_path, report_flows)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _few_gc_passes() -> Iterator[None]:
+    """Run the young-generation collector every 50,000 allocations instead of 700.
+
+    The flow stage allocates a tuple per finished flow (about 100,000 per
+    million packets); at Python's default threshold the cyclic collector runs
+    hundreds of times over the live ones, about a tenth of the run's time.
+    Nothing here creates reference cycles, so the collector has nothing to find.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(50_000, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _analyze(
+    paths: Iterable[str],
+    engine: str,
+    top_n: int,
+    progress: Progress | None,
+    warn: Callable[[str], None] | None,
+    flows: bool,
+    flow_config: FlowConfig | None,
+    flow_engine: str,
+    flows_path: str | None,
+    report_flows: int,
+) -> Report:
     decode = _decoder(engine)
     plan = expand_inputs(paths)
     if report_flows < 0:
@@ -250,34 +286,36 @@ class _Sessions:
             self.table.update(cols, batch)
         else:
             # Keep packet order: a datagram enters the flow table right after the
-            # fragment that completed it.
+            # fragment that completed it.  All of a batch's datagrams are decoded
+            # in one call, then fed in slices between the batch's own slices.
             at = np.searchsorted(cols.frame, [d.frames[-1] for d in done], side="right").tolist()
-            start = 0
-            for cut, group in _groups(at, done):
+            order = sorted(range(len(done)), key=lambda k: at[k])
+            done = [done[k] for k in order]
+            at = [at[k] for k in order]
+            dbatch = _datagram_batch(done)
+            dcols = self.decode(dbatch)
+            frames = [(d.file_index, d.frames[-1]) for d in done]
+            start = k = 0
+            while k < len(done):
+                cut = at[k]
+                k2 = k
+                while k2 < len(done) and at[k2] == cut:
+                    k2 += 1
                 if cut > start:
-                    self.table.update(
-                        _slice_cols(cols, start, cut), _slice_batch(batch, start, cut)
-                    )
+                    self.table.update(cols, batch, start, cut)
                     start = cut
-                self._datagrams(group)
+                self.table.update_reassembled(dcols, dbatch, frames[k:k2], k, k2)
+                k = k2
             if start < len(cols):
-                self.table.update(
-                    _slice_cols(cols, start, len(cols)), _slice_batch(batch, start, len(cols))
-                )
+                self.table.update(cols, batch, start, len(cols))
         self._sink()
 
-    def _datagrams(self, done: list[Reassembled]) -> None:
-        b = _datagram_batch(done)
-        self.table.update_reassembled(
-            self.decode(b), b, [(d.file_index, d.frames[-1]) for d in done]
-        )
-
     def _sink(self) -> None:
-        records = self.table.drain()
-        if records:
-            self.summary.add(records)
+        raw = self.table.drain_raw()
+        if raw:
+            self.summary.add(raw)
             if self.writer is not None:
-                self.writer.write(records)
+                self.writer.write(list(map(FlowRecord.from_raw, raw)))
 
     def finish(self) -> None:
         self.fragments.finish()
@@ -330,28 +368,6 @@ class _Sessions:
 def _union(a: list[Any], b: list[Any]) -> list[Any]:
     seen = {r.uid for r in a}
     return a + [r for r in b if r.uid not in seen]
-
-
-def _groups(at: list[int], done: list[Reassembled]) -> list[tuple[int, list[Reassembled]]]:
-    out: list[tuple[int, list[Reassembled]]] = []
-    for cut, d in sorted(zip(at, done, strict=True), key=lambda x: x[0]):
-        if out and out[-1][0] == cut:
-            out[-1][1].append(d)
-        else:
-            out.append((cut, [d]))
-    return out
-
-
-def _slice_cols(cols: PacketColumns, a: int, b: int) -> PacketColumns:
-    return PacketColumns(**{k: v[a:b] for k, v in cols.as_dict().items()})  # type: ignore[arg-type]
-
-
-def _slice_batch(batch: RecordBatch, a: int, b: int) -> RecordBatch:
-    return RecordBatch(
-        buf=batch.buf, off=batch.off[a:b], caplen=batch.caplen[a:b], wirelen=batch.wirelen[a:b],
-        ts_ns=batch.ts_ns[a:b], link_type=batch.link_type[a:b], iface=batch.iface[a:b],
-        first_frame=batch.first_frame + a, file_index=batch.file_index,
-    )  # fmt: skip
 
 
 def _datagram_batch(done: list[Reassembled]) -> RecordBatch:
