@@ -458,10 +458,6 @@ def test_max_flows_bounds_the_table_and_evicts_the_least_recent(
     assert survivors == {f"10.{1 + i // 250}.{i % 250}.1" for i in range(4900, 5000)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="peak_flows counts the new flow before the over-cap eviction: max_flows + 1",
-)
 @pytest.mark.parametrize("engine", ["python", "c"])
 def test_peak_live_never_exceeds_max_flows(tmp_path: Path, engine: str) -> None:
     if engine == "c" and not flows_fast.AVAILABLE:
@@ -634,11 +630,6 @@ def test_tcp_analysis_counters(tmp_path: Path, name: str) -> None:
         assert rec.history == history
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Zeek's content-gap letter G is derived from Wireshark's ACKed-unseen flag, which "
-    "fires on the ACK of a zero-window probe byte although that byte was seen",
-)
 def test_ack_of_a_zero_window_probe_is_no_content_gap(tmp_path: Path) -> None:
     rec = one(run_table(write(tmp_path / "zw.pcap", seq_zero_window())))
     # S, h, A; a (server ACK) then w (its zero window); D (the probe byte); no G
@@ -652,11 +643,6 @@ def test_gap_sizes_come_from_the_sequence_space(tmp_path: Path) -> None:
     assert rec.orig_bytes == 1501 - 1000 - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ACK answering a keep-alive is counted as a duplicate ACK; Wireshark marks "
-    "it a keep-alive ACK (TCP_A_KEEP_ALIVE_ACK), which skips the duplicate-ACK check",
-)
 def test_keep_alive_ack_is_not_a_duplicate_ack(tmp_path: Path) -> None:
     c = Tcp()
     pkts = [*seq_keep_alive(), c.s(10.001, "A", 5001, 1101)]

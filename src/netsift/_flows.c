@@ -84,6 +84,7 @@ static const Py_ssize_t COL_ITEMSIZE[N_COLS] = {
 typedef struct {
     uint32_t start, last, ack;
     uint32_t ws_next, ws_maxack, ws_lastack, ws_window;
+    uint32_t seen_end; /* end of the highest segment seen (0: none) */
     int64_t last_wraps, ack_wraps, fin_cnt;
     int64_t hist_last_syn, hist_last_fin, hist_last_rst;
     int64_t rxmit, rxmit_thr, zw, zw_thr, gap, gap_thr;
@@ -91,6 +92,7 @@ typedef struct {
     int64_t counts[N_COUNTS];
     uint8_t state, prev_state, did_close;
     uint8_t ws_next_valid, ws_lastack_valid, ws_window_valid;
+    uint8_t ws_last_keep_alive, ws_last_probe; /* this side's last segment was one */
 } Endpoint;
 
 typedef struct {
@@ -587,7 +589,7 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
     int syn = flags & F_SYN, fin = flags & F_FIN, rst = flags & F_RST, has_ack = flags & F_ACK;
     int ctl = syn || fin || rst;
     uint32_t nxt0 = fwd->ws_next; /* 0: nothing seen in this direction yet */
-    int probe = 0, keep_alive = 0;
+    int probe = 0, keep_alive = 0, answer = 0;
     if (seglen == 1 && seq == nxt0 && rev->ws_window_valid && rev->ws_window == 0) {
         c[ZERO_WINDOW_PROBE] += 1;
         probe = 1;
@@ -598,8 +600,15 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
             c[KEEP_ALIVE] += 1;
             keep_alive = 1;
         }
-        if (seglen == 0 && win != 0 && !ctl && fwd->ws_window_valid && win == fwd->ws_window &&
-            seq == nxt0 && ack == fwd->ws_lastack) {
+        /* the ACK of a keep-alive or a zero-window probe: no further checks */
+        int repeat = seglen == 0 && !ctl && fwd->ws_window_valid && win == fwd->ws_window &&
+                     seq == nxt0;
+        if (repeat && win != 0 && ack == fwd->ws_lastack && rev->ws_last_keep_alive) {
+            answer = 1;
+        } else if (repeat && win == 0 && rev->ws_last_probe &&
+                   (ack == fwd->ws_lastack || ack == (uint32_t)(fwd->ws_lastack + 1u))) {
+            answer = 1;
+        } else if (repeat && win != 0 && ack == fwd->ws_lastack) {
             fwd->ws_dupacks += 1;
             c[DUP_ACK] += 1;
         }
@@ -607,11 +616,11 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
     if (ack != fwd->ws_lastack) fwd->ws_dupacks = 0;
     /* ACKed unseen keeps netsift's rule (once per ACK beyond everything seen or
        acknowledged): the content-gap history letter is derived from it. */
-    if (has_ack && rev->ws_next && sdelta(ack, rev->ws_maxack) > 0) {
+    if (has_ack && rev->ws_next && sdelta(ack, rev->ws_maxack) > 0 && !answer) {
         c[ACKED_UNSEEN] += 1;
         rev->ws_maxack = ack;
     }
-    if ((seglen > 0 || syn || fin) && !keep_alive) {
+    if ((seglen > 0 || syn || fin) && !keep_alive && !answer) {
         int behind = nxt0 != 0 && sdelta(seq, nxt0) < 0;
         if (seglen > 1 && seq == (uint32_t)(nxt0 - 1u)) behind = 0; /* data after a probe */
         if (behind && rev->ws_dupacks >= 2 && rev->ws_lastack == seq &&
@@ -640,6 +649,10 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
     fwd->ws_lastack = ack;
     fwd->ws_lastack_valid = 1;
     fwd->ws_lastack_ns = ts;
+    fwd->ws_last_keep_alive = (uint8_t)keep_alive;
+    fwd->ws_last_probe = (uint8_t)probe;
+    /* probes included: the content-gap letter needs bytes never seen */
+    if (!fwd->seen_end || sdelta(nxt, fwd->seen_end) > 0) fwd->seen_end = nxt;
 }
 
 static inline void set_last(Endpoint *ep, uint32_t last_seq) {
@@ -713,7 +726,8 @@ static void tcp_packet(Flow *f, int is_orig, int64_t ts, int flags, uint32_t seq
     int syn = flags & F_SYN, fin = flags & F_FIN, rst = flags & F_RST, has_ack = flags & F_ACK;
     int64_t unseen = ep->counts[ACKED_UNSEEN];
     wireshark(ep, peer, ts, flags, seq, ack, win, plen);
-    if (ep->counts[ACKED_UNSEEN] != unseen && !(fin || rst) && scaled(&peer->gap, &peer->gap_thr))
+    if (ep->counts[ACKED_UNSEEN] != unseen && !(fin || rst) && peer->seen_end &&
+        sdelta(ack, peer->seen_end) > 0 && scaled(&peer->gap, &peer->gap_thr))
         add_history(f, is_orig ? 'g' : 'G');
 
     int64_t seg_len = plen + (syn ? 1 : 0) + (fin ? 1 : 0);
@@ -860,9 +874,9 @@ static int new_flow(Table *t, const Key *key, uint64_t h, const Pkt *p, uint32_t
     f->cls = (uint8_t)flow_class(f);
     lru_append(t, i);
     t->flows_created += 1;
-    if ((long long)t->live > t->peak_flows) t->peak_flows = (long long)t->live;
     *out = i;
-    if (t->live > t->max_flows) return evict_one(t, i);
+    if (t->live > t->max_flows && evict_one(t, i) < 0) return -1;
+    if ((long long)t->live > t->peak_flows) t->peak_flows = (long long)t->live;
     return 0;
 }
 

@@ -436,9 +436,12 @@ class _Endpoint:
         "prev_state",
         "rxmit",
         "rxmit_thr",
+        "seen_end",
         "start",
         "state",
         "ws_dupacks",
+        "ws_last_keep_alive",
+        "ws_last_probe",
         "ws_lastack",
         "ws_lastack_ns",
         "ws_lastack_valid",
@@ -482,6 +485,9 @@ class _Endpoint:
         self.ws_window = 0
         self.ws_window_valid = False
         self.ws_dupacks = 0
+        self.ws_last_keep_alive = False
+        self.ws_last_probe = False
+        self.seen_end = 0
         self.counts = [0] * len(TCP_ANALYSIS)
 
     def set_state(self, s: int) -> None:
@@ -841,10 +847,10 @@ class FlowTable:
         f.cls = self._class(f)
         self._lru[f.cls][key] = f
         self.flows_created += 1
-        if len(self._flows) > self.peak_flows:
-            self.peak_flows = len(self._flows)
         if len(self._flows) > self.config.max_flows:
             self._evict_one(f)
+        if len(self._flows) > self.peak_flows:
+            self.peak_flows = len(self._flows)
         return f
 
     def _port_flip(self, sp: int, dp: int) -> bool:
@@ -861,7 +867,10 @@ class FlowTable:
         syn, fin, rst, has_ack = flags & _SYN, flags & _FIN, flags & _RST, flags & _ACK
         unseen = ep.counts[ACKED_UNSEEN]
         self._wireshark(ep, peer, ts, flags, seq, ack, win, plen)
-        if ep.counts[ACKED_UNSEEN] != unseen and not (fin or rst) and _scaled(peer, "gap"):
+        if (
+            ep.counts[ACKED_UNSEEN] != unseen and not (fin or rst)
+            and peer.seen_end and _sdelta(ack, peer.seen_end) > 0 and _scaled(peer, "gap")
+        ):  # fmt: skip
             # Zeek's content gap: bytes of the peer acknowledged but never seen
             f.add_history("g" if is_orig else "G")
 
@@ -1024,16 +1033,17 @@ class FlowTable:
         "max seq to be acked" of 0 means "not seen yet"; ``ack`` is the
         header's field whether or not ACK is set; time differences are
         unsigned (a segment stamped before the reference never passes a
-        time threshold).  Not modelled: the handshake RTT as out-of-order
-        threshold (:data:`_OOO_NS` is used throughout), keep-alive ACKs and
-        zero-window-probe ACKs (Wireshark stops those before the
-        duplicate-ACK check) and the 10,000 unacked-segment cap.
+        time threshold).  The ACK of a keep-alive or of a zero-window probe
+        is neither a duplicate ACK nor an ACK of unseen data (Wireshark's
+        ``keep_alive_ack`` / ``zero_window_probe_ack``).  Not modelled: the
+        handshake RTT as out-of-order threshold (:data:`_OOO_NS` is used
+        throughout) and the 10,000 unacked-segment cap.
         """
         c = fwd.counts
         syn, fin, rst, has_ack = flags & _SYN, flags & _FIN, flags & _RST, flags & _ACK
         ctl = syn or fin or rst
         nxt0 = fwd.ws_next  # 0: nothing seen in this direction yet
-        probe = keep_alive = False
+        probe = keep_alive = answer = False
         if seglen == 1 and seq == nxt0 and rev.ws_window_valid and rev.ws_window == 0:
             c[ZERO_WINDOW_PROBE] += 1
             probe = True
@@ -1045,10 +1055,12 @@ class FlowTable:
             if seglen <= 1 and not ctl and seq == ((nxt0 - 1) & _M32):
                 c[KEEP_ALIVE] += 1
                 keep_alive = True
-            if (
-                seglen == 0 and win != 0 and not ctl and fwd.ws_window_valid and win == fwd.ws_window
-                and seq == nxt0 and ack == fwd.ws_lastack
-            ):  # fmt: skip
+            # The ACK of a keep-alive or of a zero-window probe repeats the last
+            # ACK; Wireshark names it so and skips the remaining checks.
+            repeat = seglen == 0 and not ctl and fwd.ws_window_valid and win == fwd.ws_window and seq == nxt0
+            if (repeat and win != 0 and ack == fwd.ws_lastack and rev.ws_last_keep_alive) or (repeat and win == 0 and rev.ws_last_probe and ack in (fwd.ws_lastack, (fwd.ws_lastack + 1) & _M32)):
+                answer = True
+            elif repeat and win != 0 and ack == fwd.ws_lastack:
                 fwd.ws_dupacks += 1
                 c[DUP_ACK] += 1
         if ack != fwd.ws_lastack:
@@ -1056,10 +1068,10 @@ class FlowTable:
         # ACKed unseen keeps netsift's rule (once per ACK beyond everything seen or
         # acknowledged): FlowTable._tcp derives Zeek's content-gap history letter
         # from it, which Wireshark's re-arming at the next expected number breaks.
-        if has_ack and rev.ws_next and _sdelta(ack, rev.ws_maxack) > 0:
+        if has_ack and rev.ws_next and _sdelta(ack, rev.ws_maxack) > 0 and not answer:
             c[ACKED_UNSEEN] += 1
             rev.ws_maxack = ack
-        if (seglen > 0 or syn or fin) and not keep_alive:
+        if (seglen > 0 or syn or fin) and not keep_alive and not answer:
             behind = nxt0 != 0 and _sdelta(seq, nxt0) < 0
             if seglen > 1 and seq == ((nxt0 - 1) & _M32):
                 behind = False  # new data after a possible zero-window probe
@@ -1093,6 +1105,10 @@ class FlowTable:
         fwd.ws_lastack = ack
         fwd.ws_lastack_valid = True
         fwd.ws_lastack_ns = ts
+        fwd.ws_last_keep_alive = keep_alive
+        fwd.ws_last_probe = probe
+        if not fwd.seen_end or _sdelta(nxt, fwd.seen_end) > 0:
+            fwd.seen_end = nxt  # probes included: the content-gap letter needs bytes never seen
 
     # -- expiry ---------------------------------------------------------------------
     def _close_complete(self, f: _Flow) -> bool:
