@@ -867,8 +867,9 @@ TS_CLASSES: dict[str, str] = {
     ),
     "tshark_split": "Wireshark started a new tcp.stream on this SYN where netsift's flow continues",
     "irtt": (
-        "out-of-order threshold: Wireshark uses the handshake RTT (tcp.analysis.initial_rtt)"
-        " once known, netsift always 3 ms (needs per-connection RTT state in _Endpoint)"
+        "out-of-order threshold: both use the handshake RTT (tcp.analysis.initial_rtt), but"
+        " on these connections the flow (or the RTT's reference SYN) started elsewhere than"
+        " Wireshark's tcp.stream, so the two thresholds differ"
     ),
     "keep_alive_ack": (
         "ACK of a keep-alive / zero-window probe: Wireshark stops before the duplicate-ACK check"

@@ -107,6 +107,7 @@ typedef struct {
     uint64_t o_hi, o_lo, r_hi, r_lo;
     int64_t o_p, r_p, icmp_id, vlan, vlan_inner;
     int64_t start_ns, end_ns, seen_ns, attempt_ns;
+    int64_t syn_ns, irtt_ns; /* latest SYN without ACK (-1: none); initial RTT (0: unknown) */
     int64_t first_file, first_frame, last_file, last_frame, reassembled;
     int64_t pkts[2], ip_bytes[2], payload[2];
     uint64_t hist_seen; /* bit (letter - 'A') per letter recorded by CheckHistory */
@@ -584,7 +585,7 @@ static int sweep(Table *t) {
    of 0 means "not seen yet"; ack is the header's field whether or not ACK is set; time
    differences are unsigned. */
 static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint32_t seq,
-                      uint32_t ack, uint32_t win, int64_t seglen) {
+                      uint32_t ack, uint32_t win, int64_t seglen, int64_t ooo_ns) {
     int64_t *c = fwd->counts;
     int syn = flags & F_SYN, fin = flags & F_FIN, rst = flags & F_RST, has_ack = flags & F_ACK;
     int ctl = syn || fin || rst;
@@ -626,7 +627,7 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
         if (behind && rev->ws_dupacks >= 2 && rev->ws_lastack == seq &&
             ts - rev->ws_lastack_ns >= 0 && ts - rev->ws_lastack_ns < FAST_RETRANS_NS) {
             c[FAST_RETRANS] += 1;
-        } else if (behind && ts - fwd->ws_next_ns >= 0 && ts - fwd->ws_next_ns < OOO_NS &&
+        } else if (behind && ts - fwd->ws_next_ns >= 0 && ts - fwd->ws_next_ns < ooo_ns &&
                    nxt0 != (uint32_t)(seq + (uint32_t)seglen + ((syn || fin) ? 1u : 0u))) {
             c[OUT_OF_ORDER] += 1;
         } else if (seglen > 0 && rev->ws_lastack &&
@@ -725,7 +726,13 @@ static void tcp_packet(Flow *f, int is_orig, int64_t ts, int flags, uint32_t seq
     Endpoint *peer = &f->ep[is_orig ? 1 : 0];
     int syn = flags & F_SYN, fin = flags & F_FIN, rst = flags & F_RST, has_ack = flags & F_ACK;
     int64_t unseen = ep->counts[ACKED_UNSEEN];
-    wireshark(ep, peer, ts, flags, seq, ack, win, plen);
+    /* Wireshark's initial RTT, latest SYN to the first ACK after it: the out-of-order threshold */
+    if (syn && !has_ack) {
+        f->syn_ns = ts;
+    } else if (has_ack && !syn && f->syn_ns >= 0 && f->irtt_ns == 0) {
+        f->irtt_ns = ts - f->syn_ns;
+    }
+    wireshark(ep, peer, ts, flags, seq, ack, win, plen, f->irtt_ns ? f->irtt_ns : OOO_NS);
     if (ep->counts[ACKED_UNSEEN] != unseen && !(fin || rst) && peer->seen_end &&
         sdelta(ack, peer->seen_end) > 0 && scaled(&peer->gap, &peer->gap_thr))
         add_history(f, is_orig ? 'g' : 'G');
@@ -833,6 +840,8 @@ static int new_flow(Table *t, const Key *key, uint64_t h, const Pkt *p, uint32_t
     f->key = *key;
     f->hash = h;
     f->attempt_ns = -1;
+    f->syn_ns = -1;
+    f->irtt_ns = 0;
     int proto = p->proto;
     int flip = 0;
     if (proto == P_TCP) {

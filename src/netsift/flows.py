@@ -559,6 +559,7 @@ class _Flow:
         "hist_seen",
         "icmp_id",
         "ip_bytes",
+        "irtt_ns",
         "key",
         "last_file",
         "last_frame",
@@ -576,6 +577,7 @@ class _Flow:
         "reassembled",
         "seen_ns",
         "start_ns",
+        "syn_ns",
         "vlan",
         "vlan_inner",
     )  # fmt: skip
@@ -590,6 +592,8 @@ class _Flow:
         self.o: _Endpoint | None = None
         self.r: _Endpoint | None = None
         self.attempt_ns = -1
+        self.syn_ns = -1  # latest SYN without ACK
+        self.irtt_ns = 0  # initial RTT (0: not known)
         self.active = [False, False]  # UDP/ICMP/other: a packet seen from that side
         self.reassembled = 0
         self.cls = 0
@@ -866,7 +870,13 @@ class FlowTable:
         assert ep is not None and peer is not None
         syn, fin, rst, has_ack = flags & _SYN, flags & _FIN, flags & _RST, flags & _ACK
         unseen = ep.counts[ACKED_UNSEEN]
-        self._wireshark(ep, peer, ts, flags, seq, ack, win, plen)
+        # Wireshark's initial RTT: from the latest SYN to the first ACK after it
+        # (tcp.analysis.initial_rtt); it becomes the out-of-order threshold.
+        if syn and not has_ack:
+            f.syn_ns = ts
+        elif has_ack and not syn and f.syn_ns >= 0 and f.irtt_ns == 0:
+            f.irtt_ns = ts - f.syn_ns
+        self._wireshark(ep, peer, ts, flags, seq, ack, win, plen, f.irtt_ns or _OOO_NS)
         if (
             ep.counts[ACKED_UNSEEN] != unseen and not (fin or rst)
             and peer.seen_end and _sdelta(ack, peer.seen_end) > 0 and _scaled(peer, "gap")
@@ -1026,7 +1036,7 @@ class FlowTable:
         return do_close
 
     def _wireshark(self, fwd: _Endpoint, rev: _Endpoint, ts: int, flags: int, seq: int, ack: int,
-                   win: int, seglen: int) -> None:  # fmt: skip
+                   win: int, seglen: int, ooo_ns: int) -> None:  # fmt: skip
         """Wireshark 4.0's ``tcp_analyze_sequence_number`` (module doc); counts go to ``fwd.counts``.
 
         As in Wireshark, a next expected sequence number, an ACK number or a
@@ -1035,9 +1045,10 @@ class FlowTable:
         unsigned (a segment stamped before the reference never passes a
         time threshold).  The ACK of a keep-alive or of a zero-window probe
         is neither a duplicate ACK nor an ACK of unseen data (Wireshark's
-        ``keep_alive_ack`` / ``zero_window_probe_ack``).  Not modelled: the
-        handshake RTT as out-of-order threshold (:data:`_OOO_NS` is used
-        throughout) and the 10,000 unacked-segment cap.
+        ``keep_alive_ack`` / ``zero_window_probe_ack``).  The out-of-order
+        threshold ``ooo_ns`` is the connection's initial RTT once the
+        handshake gave one, else :data:`_OOO_NS`.  Not modelled: the 10,000
+        unacked-segment cap.
         """
         c = fwd.counts
         syn, fin, rst, has_ack = flags & _SYN, flags & _FIN, flags & _RST, flags & _ACK
@@ -1057,8 +1068,21 @@ class FlowTable:
                 keep_alive = True
             # The ACK of a keep-alive or of a zero-window probe repeats the last
             # ACK; Wireshark names it so and skips the remaining checks.
-            repeat = seglen == 0 and not ctl and fwd.ws_window_valid and win == fwd.ws_window and seq == nxt0
-            if (repeat and win != 0 and ack == fwd.ws_lastack and rev.ws_last_keep_alive) or (repeat and win == 0 and rev.ws_last_probe and ack in (fwd.ws_lastack, (fwd.ws_lastack + 1) & _M32)):
+            repeat = (
+                seglen == 0
+                and not ctl
+                and fwd.ws_window_valid
+                and win == fwd.ws_window
+                and seq == nxt0
+            )
+            keep_alive_ack = (
+                repeat and win != 0 and ack == fwd.ws_lastack and rev.ws_last_keep_alive
+            )
+            probe_ack = (
+                repeat and win == 0 and rev.ws_last_probe
+                and ack in (fwd.ws_lastack, (fwd.ws_lastack + 1) & _M32)
+            )  # fmt: skip
+            if keep_alive_ack or probe_ack:
                 answer = True
             elif repeat and win != 0 and ack == fwd.ws_lastack:
                 fwd.ws_dupacks += 1
@@ -1081,7 +1105,7 @@ class FlowTable:
             ):  # fmt: skip
                 c[FAST_RETRANS] += 1
             elif (
-                behind and 0 <= ts - fwd.ws_next_ns < _OOO_NS
+                behind and 0 <= ts - fwd.ws_next_ns < ooo_ns
                 and nxt0 != ((seq + seglen + (1 if syn or fin else 0)) & _M32)
             ):  # fmt: skip
                 c[OUT_OF_ORDER] += 1
