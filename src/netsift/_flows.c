@@ -503,12 +503,12 @@ static PyObject *raw_flow(const Table *t, const Flow *f, int reason) {
     v[27] = PyLong_FromLongLong(f->last_file);
     v[28] = PyLong_FromLongLong(f->last_frame);
     v[29] = PyLong_FromLongLong(f->reassembled);
-    if (tcp) {
-        v[30] = counts_tuple(&f->ep[0]);
-        v[31] = counts_tuple(&f->ep[1]);
-    } else {
-        v[30] = Py_NewRef(Py_None);
-        v[31] = Py_NewRef(Py_None);
+    /* the TCP analysis counters; None when all are zero (most flows) or not TCP */
+    for (int d = 0; d < 2; d++) {
+        int any = 0;
+        if (tcp)
+            for (int k = 0; k < N_COUNTS; k++) any |= f->ep[d].counts[k] != 0;
+        v[30 + d] = any ? counts_tuple(&f->ep[d]) : Py_NewRef(Py_None);
     }
     v[32] = PyBool_FromLong(f->active[0]);
     v[33] = PyBool_FromLong(f->active[1]);
@@ -1094,15 +1094,19 @@ done:
     return result;
 }
 
-static PyObject *Table_finish(Table *t, PyObject *Py_UNUSED(ignored)) {
+static PyObject *Table_finish(Table *t, PyObject *args) {
+    Py_ssize_t limit = -1; /* end at most this many flows per call (-1: all) */
+    if (!PyArg_ParseTuple(args, "|n", &limit)) return NULL;
+    Py_ssize_t done = 0;
     for (int c = 0; c < N_CLS; c++) {
-        while (t->head[c] != NIL) {
+        while (t->head[c] != NIL && (limit < 0 || done < limit)) {
             uint32_t i = t->head[c];
             if (finish_flow(t, i, close_complete(&t->flows[i]) ? X_CLOSED : X_END) < 0)
                 return NULL;
+            done++;
         }
     }
-    Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(t->live);
 }
 
 static PyObject *Table_drain(Table *t, PyObject *Py_UNUSED(ignored)) {
@@ -1189,7 +1193,9 @@ static PyMethodDef Table_methods[] = {
     {"update", (PyCFunction)Table_update, METH_VARARGS,
      "update(columns, buf, off, caplen, file_index, frames[, start, stop]): feed decoded rows "
      "(rows start..stop-1 only when given)."},
-    {"finish", (PyCFunction)Table_finish, METH_NOARGS, "End of capture: every live flow ends."},
+    {"finish", (PyCFunction)Table_finish, METH_VARARGS,
+     "finish([limit]): end of capture: live flows end (at most limit of them); returns how many "
+     "are still live."},
     {"drain", (PyCFunction)Table_drain, METH_NOARGS,
      "The raw tuples of the flows finished since the last call, in the order they ended."},
     {"counters", (PyCFunction)Table_counters, METH_NOARGS,

@@ -60,7 +60,7 @@ def cli() -> None:
 @click.option("--no-flows", is_flag=True, help="Skip sessionizing (no flows or fragments sections).")
 @click.option("--flow-engine", type=click.Choice(FLOW_ENGINES), default="auto", show_default=True,
               help="Flow table: 'c' (built at install), 'python' (the reference), 'auto' = c when built.")
-@click.option("--max-flows", type=click.IntRange(1), default=1_000_000, show_default=True,
+@click.option("--max-flows", type=click.IntRange(1), default=250_000, show_default=True,
               help="Live flows held at once; beyond it the least recently active is evicted (counted).")
 @click.option("--tcp-timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               metavar="SECONDS", help="TCP idle timeout (Zeek's tcp_inactivity_timeout).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,9 +12,11 @@ from typing import Any
 from .columns import IP_PROTO_NAMES
 from .flows import RAW_FIELDS, TCP_ANALYSIS, FlowRecord, unpack_summary_key
 
-(_KEY, _O_COUNTS, _R_COUNTS, _O_IP_BYTES, _R_IP_BYTES, _O_PKTS, _R_PKTS) = (
+(_KEY, _O_COUNTS, _R_COUNTS, _O_IP_BYTES, _R_IP_BYTES, _O_PKTS, _R_PKTS, _START, _FIRST_FILE,
+ _FIRST_FRAME) = (
     RAW_FIELDS.index(name) for name in (
         "summary_key", "orig_counts", "resp_counts", "orig_ip_bytes", "resp_ip_bytes", "orig_pkts", "resp_pkts",
+        "start_ns", "first_file", "first_frame",
     )
 )  # fmt: skip
 
@@ -55,7 +58,9 @@ class FlowSummary:
             states = self.by_state.setdefault(transport, {})
             states[state] = states.get(state, 0) + k
             self.by_expiration[exp] = self.by_expiration.get(exp, 0) + k
-        counts = [c for r in records for c in (r[_O_COUNTS], r[_R_COUNTS]) if c is not None]
+        counts = [
+            c for r in records for c in (r[_O_COUNTS], r[_R_COUNTS]) if c is not None and any(c)
+        ]
         if counts:
             t = self.tcp_analysis
             for name, total in zip(TCP_ANALYSIS, map(sum, zip(*counts, strict=True)), strict=True):
@@ -103,14 +108,22 @@ def _top(
         return []
     a, b = (_O_IP_BYTES, _R_IP_BYTES) if key is _by_bytes else (_O_PKTS, _R_PKTS)
     if len(current) >= n:
-        worst = -current[-1][0][0]
-        new = [r for r in new if r[a] + r[b] >= worst]
+        worst_key = current[-1][0]
+        worst, tail = -worst_key[0], worst_key[1:]
+        # larger, or as large with an earlier first packet (a flood of equal flows
+        # must not rebuild the ranking for every batch)
+        new = [
+            r for r in new
+            if (size := r[a] + r[b]) > worst
+            or (size == worst and (r[_START], r[_FIRST_FILE], r[_FIRST_FRAME]) < tail)
+        ]  # fmt: skip
         if not new:
             return current
-    elif len(new) > 4 * n:
-        # only flows at least as large as the n-th largest new one can rank
-        floor = sorted((r[a] + r[b] for r in new), reverse=True)[n - 1]
-        new = [r for r in new if r[a] + r[b] >= floor]
+    elif len(new) > n:
+        # the ranking is not full yet: only the n best new flows can enter it
+        new = heapq.nsmallest(
+            n, new, key=lambda r: (-(r[a] + r[b]), r[_START], r[_FIRST_FILE], r[_FIRST_FRAME])
+        )
     made = (r if isinstance(r, FlowRecord) else FlowRecord.from_raw(r) for r in new)
     merged = current + [(key(r), r) for r in made]
     merged.sort()  # keys are unique (first packet), so records are never compared

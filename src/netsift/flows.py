@@ -167,6 +167,8 @@ TCP_ANALYSIS: tuple[str, ...] = (
 #: sequence numbers on one 5-tuple would otherwise grow it without bound).
 HISTORY_MAX = 100
 
+_NO_COUNTS = (0,) * len(TCP_ANALYSIS)
+
 #: Why a packet did not become part of a flow.
 SKIP_REASONS: tuple[str, ...] = ("not_ip", "fragment", "no_transport_header")
 
@@ -184,7 +186,7 @@ class FlowConfig:
     #: split flows longer than this (seconds); 0 = never (Zeek has no active timeout)
     active_timeout_s: float = 0.0
     #: live flows held at once; the least recently active is evicted beyond it
-    max_flows: int = 1_000_000
+    max_flows: int = 250_000
     #: put the outer VLAN id in the flow key (Suricata's default; Zeek leaves it out)
     vlan_in_key: bool = True
     server_ports: frozenset[int] = SERVER_PORTS
@@ -337,19 +339,17 @@ class FlowRecord(_RawFlow):
 
     @property
     def orig_tcp(self) -> dict[str, int] | None:
-        return (
-            None
-            if self.orig_counts is None
-            else dict(zip(TCP_ANALYSIS, self.orig_counts, strict=True))
-        )
+        """The originator's TCP analysis counters (None for other protocols)."""
+        if self.proto != _TCP:
+            return None
+        return dict(zip(TCP_ANALYSIS, self.orig_counts or _NO_COUNTS, strict=True))
 
     @property
     def resp_tcp(self) -> dict[str, int] | None:
-        return (
-            None
-            if self.resp_counts is None
-            else dict(zip(TCP_ANALYSIS, self.resp_counts, strict=True))
-        )
+        """The responder's TCP analysis counters (None for other protocols)."""
+        if self.proto != _TCP:
+            return None
+        return dict(zip(TCP_ANALYSIS, self.resp_counts or _NO_COUNTS, strict=True))
 
     @property
     def packets(self) -> int:
@@ -409,7 +409,7 @@ class FlowRecord(_RawFlow):
                 "datagrams_reassembled": self.datagrams_reassembled,
             }
         )
-        if self.orig_counts is not None:
+        if self.proto == _TCP:
             d["tcp_analysis"] = {"orig": self.orig_tcp, "resp": self.resp_tcp}
         return d
 
@@ -687,13 +687,20 @@ class FlowTable:
         rows = np.flatnonzero((ipv == 4) | (ipv == 6)) + start
         self._rows(cols, batch, rows, 1, frames)
 
-    def finish(self) -> None:
-        """End of capture: every live flow ends (``closed`` if its close completed, else ``end_of_capture``)."""
+    def finish(self, limit: int | None = None) -> int:
+        """End of capture: live flows end (``closed`` if their close completed, else ``end_of_capture``).
+
+        At most ``limit`` flows end per call (drain between calls to bound the
+        memory of their records); returns how many are still live.
+        """
+        done = 0
         for lru in self._lru:
-            for flow in lru.values():
+            while lru and (limit is None or done < limit):
+                key, flow = lru.popitem(last=False)
+                del self._flows[key]
                 self._emit(flow, "closed" if self._close_complete(flow) else "end_of_capture")
-            lru.clear()
-        self._flows.clear()
+                done += 1
+        return len(self._flows)
 
     def drain(self) -> list[FlowRecord]:
         """Records of the flows finished since the last call, in the order they ended."""
@@ -1357,7 +1364,8 @@ def raw_flow(f: _Flow, reason: str, seed: int = 0) -> tuple[Any, ...]:
         f.payload[0], f.payload[1], o.size() if o else 0, r.size() if r else 0,
         o.state if o else 0, r.state if r else 0, "".join(f.hist), f.flipped, f.first_file,
         f.first_frame, f.last_file, f.last_frame, f.reassembled,
-        tuple(o.counts) if tcp and o else None, tuple(r.counts) if tcp and r else None,
+        tuple(o.counts) if tcp and o and any(o.counts) else None,
+        tuple(r.counts) if tcp and r and any(r.counts) else None,
         f.active[0], f.active[1], reason, seed,
         summary_key(f.proto, o.state if o else 0, r.state if r else 0,
                     (o.size() if o else 0) == 0 and (r.size() if r else 0) == 0, "".join(f.hist),

@@ -140,9 +140,9 @@ class CFlowTable:
             -1 if stop is None else stop,
         )
 
-    def finish(self) -> None:
-        """End of capture: every live flow ends (``closed`` if its close completed, else ``end_of_capture``)."""
-        self._table.finish()
+    def finish(self, limit: int | None = None) -> int:
+        """End of capture: live flows end, at most ``limit`` per call; returns how many are still live."""
+        return int(self._table.finish(-1 if limit is None else limit))
 
     def drain(self) -> list[FlowRecord]:
         """Records of the flows finished since the last call, in the order they ended."""

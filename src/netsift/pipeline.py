@@ -319,7 +319,9 @@ class _Sessions:
 
     def finish(self) -> None:
         self.fragments.finish()
-        self.table.finish()
+        # end the live flows in chunks, so their records never all exist at once
+        while self.table.finish(65_536):
+            self._sink()
         self._sink()
         if self.writer is not None:
             self.writer.close()
