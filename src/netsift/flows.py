@@ -219,6 +219,11 @@ _RSTOS0 = re.compile(r"^\^?S[^HAFGIQ]*R.*")
 _M32 = 0xFFFFFFFF
 
 
+def _span(n: int, start: int, stop: int | None) -> tuple[int, int]:
+    """Rows ``start:stop`` of ``n`` clamped to the batch (``stop`` None or negative: to the end)."""
+    return max(start, 0), n if stop is None or stop < 0 or stop > n else stop
+
+
 def _sdelta(a: int, b: int) -> int:
     """Signed 32-bit sequence difference a - b (RFC 1982 arithmetic)."""
     d = (a - b) & _M32
@@ -655,9 +660,7 @@ class FlowTable:
         self, cols: PacketColumns, batch: RecordBatch, start: int = 0, stop: int | None = None
     ) -> None:
         """Feed one decoded batch, or its rows ``start:stop`` (fragments are skipped: feed reassembled datagrams separately)."""
-        n = len(cols)
-        stop = n if stop is None or stop < 0 or stop > n else stop
-        start = max(start, 0)
+        start, stop = _span(len(cols), start, stop)
         if start >= stop:
             return
         ipv = cols.ip_version[start:stop]
@@ -678,11 +681,7 @@ class FlowTable:
         stop: int | None = None,
     ) -> None:
         """Feed decoded reassembled datagrams (raw-IP rows ``start:stop``); ``frames`` = (file, frame) of each completing fragment, one per row fed."""
-        n = len(cols)
-        stop = n if stop is None or stop < 0 or stop > n else stop
-        start = max(start, 0)
-        if start >= stop:
-            return
+        start, stop = _span(len(cols), start, stop)
         ipv = cols.ip_version[start:stop]
         rows = np.flatnonzero((ipv == 4) | (ipv == 6)) + start
         self._rows(cols, batch, rows, 1, frames)
