@@ -46,12 +46,21 @@ TCP state (zeek ``TCPSessionAdapter``)
 
 TCP analysis (Wireshark ``tcp_analyze_sequence_number``, per direction)
     zero-window probe, zero window, previous segment not captured,
-    keep-alive, duplicate ACK, ACKed unseen segment, and for a segment below
-    the next expected sequence number: fast retransmission (the peer sent 2
-    or more duplicate ACKs for this sequence number within 20 ms),
-    out-of-order (within 3 ms of the last advance and not ending at the next
+    keep-alive, duplicate ACK (not the ACK answering a keep-alive or a
+    zero-window probe), ACKed unseen segment, and for a segment below the
+    next expected sequence number: fast retransmission (the peer sent 2 or
+    more duplicate ACKs for this sequence number within 20 ms),
+    out-of-order (within the connection's initial RTT, 3 ms until the
+    handshake gives one, of the last advance and not ending at the next
     expected number), spurious retransmission (already ACKed) or
     retransmission.  See ``docs/flows.md``.
+
+Records
+    Finished flows leave the engine as plain tuples (:data:`RAW_FIELDS`;
+    absent ids and all-zero TCP counters are None) and become
+    :class:`FlowRecord` named tuples only where needed (exports, top flows);
+    :func:`summary_key` packs what ``conn_state`` depends on so that counting
+    states needs no record at all.
 
 Expiry (Zeek's timers, checked when a packet arrives and by a sweep)
     idle timeout (TCP 300 s, UDP/ICMP/other 60 s); a TCP attempt with no
