@@ -476,7 +476,10 @@ def test_report_counts_evictions_and_every_packet(tmp_path: Path) -> None:
     assert f["evicted"] == 4900
     assert f["by_expiration"] == {"evicted": 4900, "end_of_capture": 100}
     assert f["by_conn_state"] == {"udp": {"S0": 5000}}
-    assert f["records"] == [] or len(f["records"]) <= 20  # report_flows=0: only the top flows
+    # report_flows=0: only the flows the top lists name, each of them resolvable
+    named = set(f["top_by_bytes"]) | set(f["top_by_packets"])
+    assert {r["uid"] for r in f["records"]} == named
+    assert len(f["top_by_bytes"]) == len(f["top_by_packets"]) == 20
     assert f["records_complete"] is False
 
 
@@ -870,11 +873,15 @@ def mixed_capture(tmp_path: Path) -> Path:
     return write(tmp_path / "mixed.pcap", pkts)
 
 
-@pytest.mark.parametrize("report_flows_n", [1000, 2])
-def test_report_section_counts_and_records(tmp_path: Path, report_flows_n: int) -> None:
+@pytest.mark.parametrize(
+    ("report_flows_n", "top_n", "complete"), [(1000, 20, True), (2, 20, True), (2, 2, False)]
+)
+def test_report_section_counts_and_records(
+    tmp_path: Path, report_flows_n: int, top_n: int, complete: bool
+) -> None:
     path = mixed_capture(tmp_path)
     out = tmp_path / "flows.ndjson"
-    data = report_flows(path, flows_path=str(out), report_flows=report_flows_n)
+    data = report_flows(path, flows_path=str(out), report_flows=report_flows_n, top_n=top_n)
     f = data["flows"]
     assert f["engine"] == "python"
     assert f["total"] == 5
@@ -884,7 +891,9 @@ def test_report_section_counts_and_records(tmp_path: Path, report_flows_n: int) 
     assert f["by_conn_state"] == {"icmp": {"OTH": 1}, "tcp": {"S1": 3}, "udp": {"SF": 1}}
     assert sum(sum(v.values()) for v in f["by_conn_state"].values()) == f["total"]
     assert f["by_expiration"] == {"end_of_capture": 5}
-    assert f["records_complete"] is (report_flows_n >= 5)
+    # complete when every flow is listed: the 5 flows fit the top-20 lists whatever report_flows says
+    assert f["records_complete"] is complete
+    assert {r["uid"] for r in f["records"]} >= set(f["top_by_bytes"]) | set(f["top_by_packets"])
     by_uid = {r["uid"]: r for r in f["records"]}
     ip_bytes = [
         by_uid[u]["orig_ip_bytes"] + by_uid[u]["resp_ip_bytes"]
@@ -894,16 +903,14 @@ def test_report_section_counts_and_records(tmp_path: Path, report_flows_n: int) 
     assert ip_bytes == sorted(ip_bytes, reverse=True)
     # the three TCP connections are the largest: 3 x 40 + 40 + data up, 2 x 40 down
     top3 = [by_uid[u] for u in f["top_by_bytes"][:3]]
-    assert [r["orig_payload_bytes"] for r in top3] == [300, 200, 100]
-    assert len(f["top_by_bytes"]) == 5
-    if report_flows_n >= 5:
+    assert [r["orig_payload_bytes"] for r in top3] == [300, 200, 100][:top_n]
+    assert len(f["top_by_bytes"]) == min(5, top_n)
+    if complete:
         assert len(f["records"]) == 5
     else:
-        # the largest report_flows by bytes, plus the top flows by packets not already listed
+        # the largest flows by bytes first, then the top flows by packets not already listed
         assert [r["uid"] for r in f["records"][:2]] == f["top_by_bytes"][:2]
-        assert {r["uid"] for r in f["records"]} == set(f["top_by_bytes"][:2]) | set(
-            f["top_by_packets"]
-        )
+        assert {r["uid"] for r in f["records"]} == set(f["top_by_bytes"]) | set(f["top_by_packets"])
 
 
 def test_no_flows_drops_both_sections(tmp_path: Path) -> None:

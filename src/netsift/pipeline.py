@@ -330,6 +330,8 @@ class _Sessions:
         self, top_n: int, report_flows: int, flows_path: str | None
     ) -> dict[str, Any]:
         t, s = self.table, self.summary
+        # the largest flows by bytes up to report_flows, and every flow the top lists name
+        records = _union(s.top_bytes[: max(report_flows, top_n)], s.top_packets[:top_n])
         c = t.config
         return {
             "engine": self.engine,
@@ -357,10 +359,8 @@ class _Sessions:
             "tcp_analysis": dict(s.tcp_analysis),
             "top_by_bytes": [r.uid for r in s.top_bytes[:top_n]],
             "top_by_packets": [r.uid for r in s.top_packets[:top_n]],
-            "records": [
-                r.to_dict() for r in _union(s.top_bytes[:report_flows], s.top_packets[:top_n])
-            ],
-            "records_complete": s.flows <= report_flows,
+            "records": [r.to_dict() for r in records],
+            "records_complete": len(records) == s.flows,
             "export": {"path": flows_path, "records": self.writer.written}
             if self.writer is not None
             else None,
