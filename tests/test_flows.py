@@ -1034,3 +1034,30 @@ def test_cli_flow_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str], eng
     assert f["total"] == 5
     # three TCP connections (t = 0, 1, 2) then UDP at 5 and ICMP at 6: two evictions
     assert f["evicted"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--tcp-timeout", "nan"], "--tcp-timeout"),
+        (["--udp-timeout", "inf"], "--udp-timeout"),
+        (["--active-timeout", "1e300"], "--active-timeout"),
+        (["--icmp-timeout", "0"], "--icmp-timeout"),
+        (["--max-flows", "0"], "--max-flows"),
+    ],
+)
+def test_bad_flow_settings_are_one_line_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], named: str
+) -> None:
+    path = mixed_capture(tmp_path)
+    assert main(["analyze", str(path), "-q", *args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert named in err.splitlines()[-1]
+
+
+def test_flow_config_rejects_unusable_timeouts() -> None:
+    for bad in (float("nan"), float("inf"), 0.0, -1.0, 2e9):
+        with pytest.raises(ValueError, match="tcp_timeout_s"):
+            FlowConfig(tcp_timeout_s=bad)
+    assert FlowConfig(active_timeout_s=0).active_timeout_s == 0

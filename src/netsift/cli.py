@@ -99,11 +99,19 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
 
     if flows_path and no_flows:
         raise click.UsageError("--flows and --no-flows contradict each other")
-    flow_config = FlowConfig(
-        tcp_timeout_s=tcp_timeout, udp_timeout_s=udp_timeout, icmp_timeout_s=icmp_timeout,
-        other_timeout_s=icmp_timeout, active_timeout_s=active_timeout, max_flows=max_flows,
-        vlan_in_key=not no_vlan_key,
-    )
+    try:
+        flow_config = FlowConfig(
+            tcp_timeout_s=tcp_timeout, udp_timeout_s=udp_timeout, icmp_timeout_s=icmp_timeout,
+            other_timeout_s=icmp_timeout, active_timeout_s=active_timeout, max_flows=max_flows,
+            vlan_in_key=not no_vlan_key,
+        )
+    except ValueError as exc:  # NaN, infinity, absurd values the option types let through
+        message = str(exc)
+        for field_name, option in (("tcp_timeout_s", "--tcp-timeout"), ("udp_timeout_s", "--udp-timeout"),
+                                   ("icmp_timeout_s", "--icmp-timeout"), ("other_timeout_s", "--icmp-timeout"),
+                                   ("active_timeout_s", "--active-timeout")):  # fmt: skip
+            message = message.replace(field_name, option)
+        raise click.UsageError(message) from None
     flow_args: dict[str, Any] = {"flows": not no_flows, "flow_config": flow_config,
                                  "flow_engine": flow_engine, "flows_path": flows_path,
                                  "report_flows": report_flows}

@@ -204,17 +204,20 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         for name in ("tcp_timeout_s", "udp_timeout_s", "icmp_timeout_s", "other_timeout_s",
-                     "tcp_attempt_s", "tcp_close_s"):  # fmt: skip
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.active_timeout_s < 0:
-            raise ValueError(
-                f"active_timeout_s must be 0 (off) or positive, got {self.active_timeout_s!r}"
-            )
+                     "tcp_attempt_s", "tcp_close_s", "active_timeout_s"):  # fmt: skip
+            value = getattr(self, name)
+            low = value >= 0 if name == "active_timeout_s" else value > 0
+            if not (low and value <= MAX_TIMEOUT_S):  # also rejects NaN
+                what = "0 (off) or" if name == "active_timeout_s" else "more than 0 and"
+                raise ValueError(f"{name} must be {what} at most {MAX_TIMEOUT_S:g} seconds, got {value!r}")
         if self.max_flows < 1:
             raise ValueError(f"max_flows must be at least 1, got {self.max_flows!r}")
         if not 0 <= self.community_id_seed <= 0xFFFF:
             raise ValueError(f"community_id_seed must fit 16 bits, got {self.community_id_seed!r}")
+
+
+#: Longest timeout accepted (about 31 years: nanoseconds of it still fit 63 bits).
+MAX_TIMEOUT_S = 1e9
 
 
 # --- Zeek endpoint states ---------------------------------------------------------
