@@ -12,6 +12,7 @@ checked against Wireshark itself.
 from __future__ import annotations
 
 import itertools
+import re
 import os
 import shutil
 import subprocess
@@ -1061,3 +1062,52 @@ def test_flow_config_rejects_unusable_timeouts() -> None:
         with pytest.raises(ValueError, match="tcp_timeout_s"):
             FlowConfig(tcp_timeout_s=bad)
     assert FlowConfig(active_timeout_s=0).active_timeout_s == 0
+
+
+def test_dns_answer_in_ipv6_fragments_parses_like_zeek(corpus_dir: Path) -> None:
+    """The 3,238-byte TXT answer arrives in IPv6 fragments: reassembled, it is one UDP
+    packet of its flow and a DNS message whose answers equal Zeek's dns.log."""
+    from netsift.capture import CaptureReader
+    from netsift.decode_fast import decode
+    from netsift.defrag import FragmentTracker
+    from netsift.dns import parse_message
+    from netsift.pipeline import _datagram_batch
+
+    trace = corpus_dir / "zeek/testing/btest/Traces/ipv6-fragmented-dns.pcap"
+    baseline = corpus_dir / "zeek/testing/btest/Baseline/core.ipv6-frag/dns.log"
+    if not trace.exists():
+        pytest.skip("zeek corpus capture missing")
+    tracker = FragmentTracker()
+    messages = []
+    with CaptureReader(str(trace)) as rd:
+        for batch in rd.batches():
+            done = tracker.update(decode(batch), batch)
+            if done:
+                dbatch = _datagram_batch(done)
+                cols = decode(dbatch)
+                for i in range(len(done)):
+                    start = int(dbatch.off[i]) + int(cols.payload_off[i])
+                    payload = dbatch.buf[start : start + int(cols.payload_len[i])].tobytes()
+                    messages.append(
+                        (int(cols.sport[i]), int(cols.dport[i]), parse_message(payload))
+                    )
+    assert [(sp, dp) for sp, dp, _ in messages] == [(53, 51851)]
+    msg = messages[0][2]
+    assert msg.id == 40849 and msg.anomalies == ()
+    zeek = next(
+        line.split("\t")
+        for line in baseline.read_text().splitlines()
+        if not line.startswith("#")
+        and line.split("\t")[7] == "40849"
+        and line.split("\t")[21] != "-"
+    )
+    # Zeek renders the TXT record as "TXT <length> <text>" per character-string
+    zeek_strings = [(int(n), t) for n, t in re.findall(r"TXT (\d+) (.*?)(?= TXT \d+ |$)", zeek[21])]
+    ours = [(len(s), s.decode()) for rr in msg.answers for s in rr.rdata]  # type: ignore[union-attr]
+    assert ours == zeek_strings and len(ours) == 18
+    # and the flow counts the reassembled answer once, with its full payload
+    records = analyze([str(trace)], flow_engine="python").data["flows"]["records"]
+    flow = next(r for r in records if r["orig_p"] == 51851)
+    assert flow["datagrams_reassembled"] == 1
+    assert flow["resp_pkts"] == 1
+    assert flow["resp_payload_bytes"] == 3238 - 8
