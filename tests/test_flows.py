@@ -12,8 +12,8 @@ checked against Wireshark itself.
 from __future__ import annotations
 
 import itertools
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
