@@ -500,3 +500,82 @@ def test_empty_batch_and_bad_input() -> None:
     bad = PacketColumns.empty(2)
     with pytest.raises(ValueError):
         table.update(bad, one)  # columns and batch differ in length
+
+
+# --- hostile columns (Hypothesis) ------------------------------------------------------------
+# The decoder never produces these combinations; the engines must still agree and never
+# read outside the buffer (an ICMP identifier is read only from a record's captured bytes).
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from netsift.capture import RecordBatch  # noqa: E402
+from netsift.columns import PacketColumns  # noqa: E402
+
+_V4 = 0xFFFF_0000_0000
+
+
+@st.composite
+def hostile_batch(draw: Any) -> tuple[PacketColumns, RecordBatch]:
+    n = draw(st.integers(1, 40))
+    cols = PacketColumns.empty(n)
+    hosts = [(0, _V4 | 0x0A000001), (0, _V4 | 0x0A000002), (0x20010DB8 << 32, 1), (0, _V4)]
+    ts = 1_700_000_000_000_000_000
+    buf_len = draw(st.integers(0, 64))
+    for i in range(n):
+        cols.frame[i] = i + 1
+        ts += draw(
+            st.sampled_from([0, 1, 1_000_000, 4_000_000_000, 70_000_000_000, -5_000_000_000])
+        )
+        cols.ts_ns[i] = ts
+        cols.ip_version[i] = draw(st.sampled_from([0, 4, 6, 4, 4]))
+        cols.is_fragment[i] = draw(st.booleans()) and draw(st.booleans())
+        s, d = draw(st.sampled_from(hosts)), draw(st.sampled_from(hosts))
+        cols.ip_src_hi[i], cols.ip_src_lo[i] = s
+        cols.ip_dst_hi[i], cols.ip_dst_lo[i] = d
+        cols.ip_proto[i] = draw(st.sampled_from([6, 6, 17, 1, 58, 47, 132]))
+        cols.ip_len[i] = draw(st.integers(0, 70000))
+        cols.l4_off[i] = draw(st.sampled_from([-1, 0, 14, 34, 60, 1000]))
+        cols.sport[i] = draw(st.sampled_from([0, 53, 80, 443, 40000, 65535]))
+        cols.dport[i] = draw(st.sampled_from([0, 53, 80, 443, 40000, 65535]))
+        cols.tcp_flags[i] = draw(st.integers(0, 0x1FF))
+        cols.tcp_seq[i] = draw(st.sampled_from([0, 1, 2, 1000, 1001, 2**32 - 1, 2**32 - 2, 2**31]))
+        cols.tcp_ack[i] = draw(st.sampled_from([0, 1, 1001, 2**32 - 1, 2**31 + 5]))
+        cols.tcp_window[i] = draw(st.sampled_from([0, 1, 65535]))
+        cols.icmp_type[i] = draw(st.sampled_from([0, 3, 8, 13, 14, 128, 129, 255]))
+        cols.icmp_code[i] = draw(st.integers(0, 255))
+        cols.payload_len[i] = draw(st.sampled_from([0, 1, 2, 100, 1460, 70000]))
+        cols.vlan_depth[i] = draw(st.sampled_from([0, 0, 1, 2]))
+        cols.vlan_outer[i] = draw(st.sampled_from([0, 7, 4095]))
+        cols.vlan_inner[i] = draw(st.sampled_from([0, 9]))
+    off = np.array([draw(st.integers(-5, buf_len + 5)) for _ in range(n)], dtype=np.int64)
+    caplen = np.array([draw(st.integers(-1, buf_len + 5)) for _ in range(n)], dtype=np.int64)
+    batch = RecordBatch(
+        buf=np.frombuffer(bytes(draw(st.binary(min_size=buf_len, max_size=buf_len))), dtype=np.uint8),
+        off=off, caplen=caplen, wirelen=caplen.copy(), ts_ns=cols.ts_ns.copy(),
+        link_type=np.ones(n, dtype=np.int32), iface=np.zeros(n, dtype=np.int32), first_frame=1,
+    )  # fmt: skip
+    return cols, batch
+
+
+@settings(max_examples=300 if full_run() else 60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@given(st.lists(hostile_batch(), min_size=1, max_size=3), st.sampled_from([1, 3, 1000]))
+def test_engines_agree_on_hostile_columns(batches: list[Any], cap: int) -> None:
+    config = FlowConfig(max_flows=cap, tcp_timeout_s=30, udp_timeout_s=10, icmp_timeout_s=10,
+                        other_timeout_s=10, active_timeout_s=60)  # fmt: skip
+    py, c = FlowTable(config), CFlowTable(config)
+    out_py: list[FlowRecord] = []
+    out_c: list[FlowRecord] = []
+    for cols, batch in batches:
+        py.update(cols, batch)
+        c.update(cols, batch)
+        out_py += py.drain()
+        out_c += c.drain()
+        assert counters(py) == counters(c)
+    py.finish()
+    c.finish()
+    out_py += py.drain()
+    out_c += c.drain()
+    a, b = rows(out_py), rows(out_c)
+    assert a == b, first_difference(a, b)
+    assert counters(py) == counters(c)

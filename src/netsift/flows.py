@@ -746,7 +746,9 @@ class FlowTable:
             )
         }  # fmt: skip
         offs = batch.off[rows].tolist()
+        caps = batch.caplen[rows].tolist()
         buf = batch.buf
+        blen = len(buf)
         file_index = batch.file_index
         for j in range(len(rows)):
             proto = take["ip_proto"][j]
@@ -767,8 +769,11 @@ class FlowTable:
                     pair = _ICMP_REPLIES[proto].get(sp)
                 dp = take["icmp_code"][j] if pair is None else pair
                 if sp in _ICMP_ID_TYPES[proto]:
-                    at = offs[j] + l4 + 4
-                    icmp_id = (int(buf[at]) << 8) | int(buf[at + 1])
+                    # the two identifier bytes, only from the record's captured bytes
+                    o, cl = offs[j], caps[j]
+                    if o >= 0 and 0 <= cl <= blen and o <= blen - cl and l4 + 6 <= cl:
+                        at = o + l4 + 4
+                        icmp_id = (int(buf[at]) << 8) | int(buf[at + 1])
             else:
                 sp = dp = 0
             vlan = take["vlan_outer"][j] if take["vlan_depth"][j] else -1
