@@ -138,6 +138,11 @@ def render_summary(con: Console, data: dict[str, Any]) -> None:
             f"{k} {v:,}" for k, v in sorted(data["anomalies"].items(), key=lambda kv: -kv[1])))
 
 
+def _endpoint(host: str, port: int) -> str:
+    """``1.2.3.4:80`` / ``[2001:db8::1]:80`` (RFC 3986 brackets, so the port is not read as part of the address)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _render_flows(con: Console, flows: dict[str, Any], frags: dict[str, Any] | None) -> None:
     by_t = ", ".join(f"{k} {v:,}" for k, v in flows["by_transport"].items())
     con.print(f"[bold]Flows[/]: {flows['total']:,} ({by_t}); peak live {flows['peak_live']:,}"
@@ -156,7 +161,7 @@ def _render_flows(con: Console, flows: dict[str, Any], frags: dict[str, Any] | N
         for col in ("proto", "originator", "responder", "state", "history", "pkts →/←", "bytes", "duration s"):
             ft.add_column(col, justify="right" if col in ("pkts →/←", "bytes", "duration s") else "left")
         for r in top:
-            ft.add_row(r["transport"], f"{r['orig_h']}:{r['orig_p']}", f"{r['resp_h']}:{r['resp_p']}",
+            ft.add_row(r["transport"], _endpoint(r["orig_h"], r["orig_p"]), _endpoint(r["resp_h"], r["resp_p"]),
                        r["conn_state"], r["history"] or "-", f"{r['orig_pkts']:,}/{r['resp_pkts']:,}",
                        f"{r['orig_ip_bytes'] + r['resp_ip_bytes']:,}", f"{r['duration_s']:.3f}")
         con.print(ft, markup=False)
