@@ -39,6 +39,7 @@ def cli() -> None:
       netsift analyze capture.pcapng -o report.json
       netsift analyze 'captures/*.pcap.gz' --quiet -o report.json
       netsift analyze capture.pcap --flows flows.ndjson
+      netsift packets capture.pcap --fields ip.src,ip.dst,tcp.dstport --filter 'tcp.port == 443'
       netsift schema > report.schema.json
     """
 
@@ -163,6 +164,84 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+PACKETS_FILTER_HELP = (
+    "Keep only packets matching EXPR (a subset of Wireshark display filters): "
+    "FIELD == != < <= > >= VALUE; FIELD in {V1, V2}; ip.src in 10.0.0.0/8; "
+    "ip.addr, tcp.port, udp.port, port match either side; protocol names (tcp, udp, icmp, "
+    "ip, ipv6, vlan, ...) test presence; a bare boolean field (tcp.flags.syn) tests its value; "
+    "and/or/not (&&, ||, !) and parentheses. See docs/packets.md."
+)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option("--fields", "-e", "fields_spec", required=True, metavar="F1,F2,...",
+              help="Comma-separated Wireshark field names: frame.number frame.time_epoch frame.len "
+                   "frame.cap_len eth.type vlan.id ip.version ip.src ip.dst ipv6.src ipv6.dst "
+                   "ip.proto ip.ttl ipv6.hlim ip.id ip.len ip.flags.df ip.flags.mf ip.frag_offset "
+                   "tcp.srcport tcp.dstport udp.srcport udp.dstport src.port dst.port tcp.flags "
+                   "tcp.flags.syn/ack/fin/reset/push/urg tcp.seq_raw tcp.ack_raw "
+                   "tcp.window_size_value tcp.len udp.length icmp.type icmp.code icmpv6.type "
+                   "icmpv6.code.")
+@click.option("--filter", "-Y", "filter_text", metavar="EXPR", help=PACKETS_FILTER_HELP)
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write to FILE (atomically): .csv, .ndjson/.jsonl/.json, or .parquet (needs the "
+                   "parquet extra). Default: CSV on stdout.")
+def packets(captures: tuple[str, ...], fields_spec: str, filter_text: str | None,
+            output: str | None) -> None:
+    """Print chosen fields of every packet matching a filter, like tshark -T fields.
+
+    One row per packet (the outermost IP header and its transport header;
+    frame.number counts records within each file). CSV cells are rendered as
+    tshark prints them (tcp.flags 0x0012, booleans 1/0); absent values are
+    empty in CSV and null in NDJSON and Parquet, whose values are typed.
+
+    \b
+    Examples:
+      netsift packets cap.pcap --fields frame.number,ip.src,ip.dst,tcp.dstport | head
+      netsift packets cap.pcap -e ip.src,tcp.dstport --filter 'tcp.flags.syn and not tcp.flags.ack'
+      netsift packets 'day/*.pcap' -e frame.time_epoch,ip.src,ip.dst,frame.len -o out.parquet
+      netsift packets cap.pcap -e ip.src,ip.dst,udp.dstport --filter 'udp.port in {53, 5353}' -o dns.csv
+      netsift packets cap.pcap -e ipv6.src,ipv6.dst --filter 'ip.addr in 2001:db8::/32 && !icmpv6'
+    """
+    from .packets import PacketSink, parse_fields, run
+    from .pfilter import PacketFilter
+    from .pipeline import expand_inputs
+
+    fields = parse_fields(fields_spec)
+    packet_filter = PacketFilter(filter_text) if filter_text is not None else None
+    plan = expand_inputs(captures)
+
+    def warn(message: str) -> None:
+        click.echo(f"netsift: warning: {message}", err=True)
+
+    sink = PacketSink(output, fields, stdout=sys.stdout if output is None else None)
+    try:
+        run(plan.files, fields, packet_filter, sink, warn=warn)
+    except BrokenPipeError:  # `| head` closed the pipe: stop quietly
+        _silence_stdout()
+        return
+    except KeyboardInterrupt:
+        click.echo("netsift: interrupted; nothing was written" if output else
+                   "netsift: interrupted", err=True)
+        raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+    if output is None:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of the analyze report.
@@ -179,8 +258,10 @@ def schema() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code.  The single place exceptions become exit codes."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="netsift",
-                 standalone_mode=False)
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="netsift",
+                        standalone_mode=False)
+        if isinstance(code, int) and code:  # a command's click.exceptions.Exit(code)
+            return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:  # click's form of KeyboardInterrupt (Ctrl-C, SIGTERM)
