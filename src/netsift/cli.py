@@ -180,7 +180,7 @@ PACKETS_FILTER_HELP = (
                    "frame.cap_len eth.type vlan.id ip.version ip.src ip.dst ipv6.src ipv6.dst "
                    "ip.proto ip.ttl ipv6.hlim ip.id ip.len ip.flags.df ip.flags.mf ip.frag_offset "
                    "tcp.srcport tcp.dstport udp.srcport udp.dstport src.port dst.port tcp.flags "
-                   "tcp.flags.syn/ack/fin/reset/push/urg tcp.seq_raw tcp.ack_raw "
+                   "tcp.flags.syn/ack/fin/rst/reset/push/urg tcp.seq_raw tcp.ack_raw "
                    "tcp.window_size_value tcp.len udp.length icmp.type icmp.code icmpv6.type "
                    "icmpv6.code.")
 @click.option("--filter", "-Y", "filter_text", metavar="EXPR", help=PACKETS_FILTER_HELP)

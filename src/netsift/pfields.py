@@ -196,6 +196,7 @@ def _builtin() -> None:
     for name, bit in (("fin", 0x01), ("syn", 0x02), ("reset", 0x04), ("push", 0x08),
                       ("ack", 0x10), ("urg", 0x20)):  # fmt: skip
         add(Field(f"tcp.flags.{name}", "bool", _flag(bit), f"TCP {name.upper()} flag"))
+    add(Field("tcp.flags.rst", "bool", _flag(0x04), "TCP RST flag (Wireshark: tcp.flags.reset)"))
     add(Field("tcp.seq_raw", "int", _col("tcp_seq", _tcp), "TCP sequence number (absolute)"))
     add(Field("tcp.ack_raw", "int", _col("tcp_ack", _tcp), "TCP acknowledgment number (absolute)"))
     add(Field("tcp.window_size_value", "int", _col("tcp_window", _tcp), "TCP window (unscaled)"))
@@ -206,7 +207,6 @@ def _builtin() -> None:
     add(Field("icmpv6.type", "int", _col("icmp_type", _icmp6), "ICMPv6 type"))
     add(Field("icmpv6.code", "int", _col("icmp_code", _icmp6), "ICMPv6 code"))
     ALIASES.update({
-        "tcp.flags.rst": ("tcp.flags.reset",),
         "ip.addr": ("ip.src", "ip.dst"),
         "ipv6.addr": ("ipv6.src", "ipv6.dst"),
         "tcp.port": ("tcp.srcport", "tcp.dstport"),
