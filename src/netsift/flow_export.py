@@ -16,18 +16,16 @@ half-written export.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from typing import Any
 
+from .atomic import AtomicFile
 from .errors import OutputError, UsageError
 from .flows import TCP_ANALYSIS, FlowRecord
-from .report import _default_mode
 
 FORMATS = {
     ".ndjson": "ndjson",
@@ -155,15 +153,8 @@ class FlowWriter:
         self.format = flow_format(path)
         self.inputs = inputs
         self.written = 0
-        directory = os.path.dirname(os.path.abspath(path)) or "."
-        if not os.path.isdir(directory):
-            raise OutputError(f"{path}: the directory {directory} does not exist")
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=".netsift-flows-", suffix=".tmp", dir=directory)
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
-        os.fchmod(fd, _default_mode(path))
-        self._raw = os.fdopen(fd, "wb")
+        self._file = AtomicFile(path, "the flows", prefix=".netsift-flows-")
+        self._raw = self._file.raw
         self._text: io.TextIOWrapper | None = None
         self._csv: Any = None
         self._parquet: Any = None
@@ -220,22 +211,13 @@ class FlowWriter:
                 self._parquet.close()
             if self._text is not None:
                 self._text.flush()
-            self._raw.flush()
-            os.fsync(self._raw.fileno())
-            self._raw.close()
-            os.replace(self._tmp, self.path)
         except OSError as exc:
-            self.abort()
-            raise OutputError(
-                f"{self.path}: cannot write the flows ({exc.strerror or exc})"
-            ) from None
+            raise self._file.error(exc) from None
+        self._file.commit()
 
     def abort(self) -> None:
         """Drop the temporary file (nothing appears under ``path``)."""
-        with contextlib.suppress(Exception):
-            self._raw.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        self._file.abort()
 
 
 def _arrow_schema() -> Any:
