@@ -128,6 +128,40 @@ def test_fields_match_tshark_row_by_row(merged: Path, capsys: pytest.CaptureFixt
     print(f"{total} rows agree with tshark ({normalized} normalized: ICMP quotes, tunnels)")
 
 
+EXTENDED = [
+    "frame.number", "frame.time_epoch", "frame.cap_len", "eth.type", "vlan.id", "ip.version",
+    "ipv6.src", "ipv6.dst", "ip.ttl", "ipv6.hlim", "ip.id", "ip.len", "ip.flags.df", "ip.flags.mf",
+    "ip.frag_offset", "tcp.seq_raw", "tcp.ack_raw", "tcp.window_size_value", "tcp.len",
+    "udp.length", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code", "tcp.flags.syn",
+    "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset",
+]  # fmt: skip
+#: fields tshark may take from a quoted or tunnelled inner packet (module doc)
+OUTER_ONLY = {"frame.number", "frame.time_epoch", "frame.cap_len", "eth.type", "vlan.id"}
+
+
+@needs_tshark
+def test_more_fields_match_tshark(merged: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    quoting = [
+        _quoting(dict(zip(COMPARED + EXTRA, r, strict=True)))
+        for r in _tshark(merged, COMPARED + EXTRA)
+    ]
+    theirs = _tshark(merged, EXTENDED)
+    ours = _netsift([str(merged), "--fields", ",".join(EXTENDED)], capsys)
+    assert len(theirs) == len(ours) == len(quoting)
+    mismatches = []
+    compared = 0
+    for t, o, q in zip(theirs, ours, quoting, strict=True):
+        for name, want, got in zip(EXTENDED, t, o, strict=True):
+            if q and name not in OUTER_ONLY:
+                continue
+            compared += 1
+            if want != got:
+                mismatches.append(f"frame {o[0]} {name}: tshark {want!r} netsift {got!r}")
+    assert not mismatches, "\n".join(mismatches[:20])
+    assert compared > 40_000
+    print(f"{compared} cells agree with tshark")
+
+
 #: (netsift filter, the same question in tshark's display-filter syntax)
 FILTERS = [
     ("tcp.port == 80", "tcp.port == 80"),

@@ -171,7 +171,8 @@ def _builtin() -> None:
     add(Field("eth.type", "hex", _eth_type, "Ethernet header type (0x8100 when tagged)", 4))
     add(Field("vlan.id", "int", _col("vlan_outer", lambda c, b: c.vlan_depth > 0),
               "outer 802.1Q/802.1ad VLAN id"))  # fmt: skip
-    add(Field("ip.version", "int", _col("ip_version", _v4), "4 (IPv6 rows: ipv6.version)"))
+    add(Field("ip.version", "int", _col("ip_version", lambda c, b: c.ip_version > 0),
+              "4 or 6 (tshark fills it for both)"))  # fmt: skip
     add(Field("ipv6.version", "int", _col("ip_version", _v6), "6 for IPv6 rows"))
     add(Field("ip.src", "ip", _addr("ip_src_hi", "ip_src_lo", _v4), "IPv4 source", 0, "ipv6.src"))
     add(Field("ip.dst", "ip", _addr("ip_dst_hi", "ip_dst_lo", _v4), "IPv4 destination", 0,
