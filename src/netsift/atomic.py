@@ -15,7 +15,16 @@ import tempfile
 from typing import BinaryIO
 
 from .errors import OutputError
-from .report import _default_mode
+
+
+def _default_mode(path: str) -> int:
+    """The existing file's mode, or 0666 minus the process umask for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 class AtomicFile:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from importlib import resources
 from typing import Any
-
-from .errors import OutputError
 
 SCHEMA_VERSION = "1.0"
 
@@ -71,32 +66,11 @@ def _pretty(obj: Any, pad: str, level: int, depth: int) -> str:
 
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and rename: never a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(directory):
-        raise OutputError(f"{path}: the directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".netsift-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
-    try:
-        # mkstemp creates 0600; give the report the mode a plain open() would.
-        os.fchmod(fd, _default_mode(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    from .atomic import AtomicFile
 
-
-def _default_mode(path: str) -> int:
-    """The existing file's mode, or 0666 minus the process umask for a new file."""
+    out = AtomicFile(path, "the report")
     try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+        out.raw.write(text.encode("utf-8"))
+    except OSError as exc:
+        raise out.error(exc) from None
+    out.commit()
