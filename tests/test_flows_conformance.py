@@ -38,10 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from netsift.capture import CaptureReader, RecordBatch
+from netsift.capture import CaptureReader
 from netsift.decode_fast import decode
 from netsift.defrag import FragmentTracker
 from netsift.flows import (
@@ -56,6 +55,7 @@ from netsift.flows import (
     FlowRecord,
     FlowTable,
 )
+from netsift.pipeline import _datagram_batch
 
 pytestmark = pytest.mark.corpus
 
@@ -64,26 +64,6 @@ TSHARK = shutil.which("tshark")
 
 
 # --- running the flow table -------------------------------------------------------
-
-
-def _raw_batch(datagrams: list[Any], file_index: int) -> RecordBatch:
-    """A raw-IP (LINKTYPE_RAW) batch holding reassembled datagrams."""
-    data = [d.data for d in datagrams]
-    lens = np.array([len(x) for x in data], dtype=np.int64)
-    off = np.zeros(len(data), dtype=np.int64)
-    if len(data) > 1:
-        off[1:] = np.cumsum(lens)[:-1]
-    return RecordBatch(
-        buf=np.frombuffer(b"".join(data), dtype=np.uint8).copy(),
-        off=off,
-        caplen=lens,
-        wirelen=lens.copy(),
-        ts_ns=np.array([d.ts_ns for d in datagrams], dtype=np.int64),
-        link_type=np.full(len(data), 101, dtype=np.int32),
-        iface=np.zeros(len(data), dtype=np.int32),
-        first_frame=1,
-        file_index=file_index,
-    )
 
 
 #: path -> {id(record): (orig frame bytes, resp frame bytes)} from the last traced run
@@ -182,7 +162,7 @@ def run_flows(
             done = frags.update(cols, batch)
             table.update(cols, batch)
             if done:
-                rb = _raw_batch(done, batch.file_index)
+                rb = _datagram_batch(done)
                 table.update_reassembled(
                     decode(rb), rb, [(d.file_index, d.frames[-1]) for d in done]
                 )

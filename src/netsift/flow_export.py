@@ -47,21 +47,22 @@ FLAT_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def flow_format(path: str) -> str:
-    """The export format for ``path`` (by extension), or a :class:`UsageError` naming the choices."""
+def output_format(path: str, option: str) -> str:
+    """The format ``path``'s extension names (:data:`FORMATS`), or a :class:`UsageError`
+    naming ``option`` and the choices; Parquet also needs pyarrow importable."""
     ext = os.path.splitext(path)[1].lower()
     fmt = FORMATS.get(ext)
     if fmt is None:
         choices = ", ".join(sorted(FORMATS))
         raise UsageError(
-            f"--flows {path}: unknown format {ext or '(no extension)'!r}; use one of {choices}"
+            f"{option} {path}: unknown format {ext or '(no extension)'!r}; use one of {choices}"
         )
     if fmt == "parquet":
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             raise UsageError(
-                f"--flows {path}: Parquet needs pyarrow (pip install 'netsift[parquet]'); "
+                f"{option} {path}: Parquet needs pyarrow (pip install 'netsift[parquet]'); "
                 "or use .ndjson or .csv"
             ) from None
     return fmt
@@ -150,7 +151,7 @@ class FlowWriter:
 
     def __init__(self, path: str, inputs: list[str] | None = None) -> None:
         self.path = path
-        self.format = flow_format(path)
+        self.format = output_format(path, "--flows")
         self.inputs = inputs
         self.written = 0
         self._file = AtomicFile(path, "the flows", prefix=".netsift-flows-")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
@@ -20,29 +19,9 @@ import numpy as np
 from .atomic import AtomicFile
 from .capture import CaptureReader
 from .errors import UsageError
-from .flow_export import FORMATS
+from .flow_export import output_format
 from .pfields import ALIASES, FIELDS, PROTOCOLS, Field, Mask, Values, render_json, render_text
 from .pfilter import PacketFilter
-
-
-def output_format(path: str) -> str:
-    """The format for ``-o path`` (by extension), or a :class:`UsageError` naming the choices."""
-    ext = os.path.splitext(path)[1].lower()
-    fmt = FORMATS.get(ext)
-    if fmt is None:
-        choices = ", ".join(sorted(FORMATS))
-        raise UsageError(
-            f"-o {path}: unknown format {ext or '(no extension)'!r}; use one of {choices}"
-        )
-    if fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                f"-o {path}: Parquet needs pyarrow (pip install 'netsift[parquet]'); "
-                "or use .ndjson or .csv"
-            ) from None
-    return fmt
 
 
 def parse_fields(spec: str) -> list[Field]:
@@ -155,7 +134,7 @@ class PacketSink:
             self.format = "csv"
             self.sink: _TextSink | _ParquetSink = _TextSink(stdout, fields, "csv")
             return
-        self.format = output_format(path)
+        self.format = output_format(path, "-o")
         self.file = AtomicFile(path, "the packets", prefix=".netsift-packets-")
         try:
             if self.format == "parquet":
