@@ -13,12 +13,14 @@ setup(
         Extension(
             "netsift._decode",
             sources=["src/netsift/_decode.c"],
+            depends=["src/netsift/_buffers.h"],
             optional=True,  # without a compiler decode_fast falls back to its numpy decoder
             extra_compile_args=["-O2"],
         ),
         Extension(
             "netsift._flows",
             sources=["src/netsift/_flows.c"],
+            depends=["src/netsift/_buffers.h"],
             optional=True,  # without a compiler flows_fast falls back to flows.FlowTable
             extra_compile_args=["-O2"],
         ),

@@ -17,6 +17,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "_buffers.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -123,16 +125,6 @@ static uint32_t null_family(const unsigned char *s, int32_t lt) {
     return et;
 }
 
-static int get_in(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    if (view->itemsize != itemsize) {
-        PyBuffer_Release(view);
-        PyErr_Format(PyExc_TypeError, "%s has the wrong item size", what);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *decode(PyObject *self, PyObject *args) {
     PyObject *buf_obj, *off_obj, *cap_obj, *wire_obj, *lt_obj, *outs;
     if (!PyArg_ParseTuple(args, "OOOOOO!", &buf_obj, &off_obj, &cap_obj, &wire_obj, &lt_obj,
@@ -145,15 +137,15 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     Py_buffer in[5], out[N_OUT];
     int n_in = 0, n_out = 0;
     PyObject *result = NULL;
-    if (get_in(buf_obj, &in[0], 1, "buf") < 0) goto done;
+    if (get_buffer(buf_obj, &in[0], 1, "buf") < 0) goto done;
     n_in = 1;
-    if (get_in(off_obj, &in[1], 8, "off") < 0) goto done;
+    if (get_buffer(off_obj, &in[1], 8, "off") < 0) goto done;
     n_in = 2;
-    if (get_in(cap_obj, &in[2], 8, "caplen") < 0) goto done;
+    if (get_buffer(cap_obj, &in[2], 8, "caplen") < 0) goto done;
     n_in = 3;
-    if (get_in(wire_obj, &in[3], 8, "wirelen") < 0) goto done;
+    if (get_buffer(wire_obj, &in[3], 8, "wirelen") < 0) goto done;
     n_in = 4;
-    if (get_in(lt_obj, &in[4], 4, "link_type") < 0) goto done;
+    if (get_buffer(lt_obj, &in[4], 4, "link_type") < 0) goto done;
     n_in = 5;
     const Py_ssize_t n = in[1].len / 8;
     if (in[2].len / 8 != n || in[3].len / 8 != n || in[4].len / 4 != n) {

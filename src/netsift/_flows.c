@@ -27,6 +27,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "_buffers.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -937,16 +939,6 @@ static int packet(Table *t, const Pkt *p) {
 }
 
 /* --- Python type ----------------------------------------------------------------- */
-static int get_view(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    if (view->itemsize != itemsize) {
-        PyBuffer_Release(view);
-        PyErr_Format(PyExc_TypeError, "%s has the wrong item size", what);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *Table_update(Table *t, PyObject *args) {
     PyObject *cols, *buf_obj, *off_obj, *cap_obj, *frames_obj;
     long long file_index;
@@ -962,19 +954,19 @@ static PyObject *Table_update(Table *t, PyObject *args) {
     int n_cv = 0, n_bv = 0, have_fv = 0;
     PyObject *result = NULL;
     for (; n_cv < N_COLS; n_cv++)
-        if (get_view(PyTuple_GET_ITEM(cols, n_cv), &cv[n_cv], COL_ITEMSIZE[n_cv],
+        if (get_buffer(PyTuple_GET_ITEM(cols, n_cv), &cv[n_cv], COL_ITEMSIZE[n_cv],
                      COL_NAMES[n_cv]) < 0)
             goto done;
-    if (get_view(buf_obj, &bv[0], 1, "buf") < 0) goto done;
+    if (get_buffer(buf_obj, &bv[0], 1, "buf") < 0) goto done;
     n_bv = 1;
-    if (get_view(off_obj, &bv[1], 8, "off") < 0) goto done;
+    if (get_buffer(off_obj, &bv[1], 8, "off") < 0) goto done;
     n_bv = 2;
-    if (get_view(cap_obj, &bv[2], 8, "caplen") < 0) goto done;
+    if (get_buffer(cap_obj, &bv[2], 8, "caplen") < 0) goto done;
     n_bv = 3;
     const int reassembled = frames_obj != Py_None;
     Py_ssize_t n_frames = 0;
     if (reassembled) {
-        if (get_view(frames_obj, &fv, 8, "frames") < 0) goto done;
+        if (get_buffer(frames_obj, &fv, 8, "frames") < 0) goto done;
         have_fv = 1;
         n_frames = fv.len / 16;
     }
