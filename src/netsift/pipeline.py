@@ -330,8 +330,11 @@ class _Sessions:
         self, top_n: int, report_flows: int, flows_path: str | None
     ) -> dict[str, Any]:
         t, s = self.table, self.summary
-        # the largest flows by bytes up to report_flows, and every flow the top lists name
+        # the largest flows by bytes up to report_flows, and every flow the top lists name;
+        # each record rendered once (its uid and Community ID are hashes)
         records = _union(s.top_bytes[: max(report_flows, top_n)], s.top_packets[:top_n])
+        rendered = [r.to_dict() for r in records]
+        uid = {_first_packet(r): d["uid"] for r, d in zip(records, rendered, strict=True)}
         c = t.config
         return {
             "engine": self.engine,
@@ -357,9 +360,9 @@ class _Sessions:
             "by_expiration": {k: v for k, v in t.expired.items() if v},
             "packets_not_in_flows": dict(t.skipped),
             "tcp_analysis": dict(s.tcp_analysis),
-            "top_by_bytes": [r.uid for r in s.top_bytes[:top_n]],
-            "top_by_packets": [r.uid for r in s.top_packets[:top_n]],
-            "records": [r.to_dict() for r in records],
+            "top_by_bytes": [uid[_first_packet(r)] for r in s.top_bytes[:top_n]],
+            "top_by_packets": [uid[_first_packet(r)] for r in s.top_packets[:top_n]],
+            "records": rendered,
             "records_complete": len(records) == s.flows,
             "export": {"path": flows_path, "records": self.writer.written}
             if self.writer is not None
@@ -367,9 +370,14 @@ class _Sessions:
         }
 
 
-def _union(a: list[Any], b: list[Any]) -> list[Any]:
-    seen = {r.uid for r in a}
-    return a + [r for r in b if r.uid not in seen]
+def _first_packet(r: FlowRecord) -> tuple[int, int, int]:
+    """What identifies a flow record: no two flows start with the same packet."""
+    return (r.start_ns, r.first_file, r.first_frame)
+
+
+def _union(a: list[FlowRecord], b: list[FlowRecord]) -> list[FlowRecord]:
+    seen = {_first_packet(r) for r in a}
+    return a + [r for r in b if _first_packet(r) not in seen]
 
 
 def _datagram_batch(done: list[Reassembled]) -> RecordBatch:
