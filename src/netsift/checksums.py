@@ -168,7 +168,7 @@ class ChecksumSample:
             slot[1] += b
 
     def summary(self) -> dict[str, Any]:
-        from .stats import ip_text
+        from .columns import ip_text
 
         bad_senders = sorted(
             ((k, n, b) for k, (n, b) in self.senders.items() if b),

@@ -35,6 +35,7 @@ test compares them column by column.  Conventions:
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -257,3 +258,10 @@ _MINUS_ONE = {"l3_off", "l4_off", "payload_off"}
 
 #: IPv4-mapped IPv6 prefix in the low half: ::ffff:0:0/96
 V4_MAPPED = np.uint64(0xFFFF_0000_0000)
+
+
+def ip_text(hi: int, lo: int) -> str:
+    """An address held in the two 64-bit halves of the columns as text (IPv4-mapped → dotted quad)."""
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))

@@ -74,7 +74,6 @@ Merging
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ from typing import Any
 import numpy as np
 
 from netsift.capture import RecordBatch
-from netsift.columns import PacketColumns
+from netsift.columns import PacketColumns, ip_text
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -205,12 +204,6 @@ class _Train:
         return len(self.data) + (len(self.header) if self.header else 0) + 64
 
 
-def _ip_text(hi: int, lo: int) -> str:
-    if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
-
-
 def ipv4_checksum(header: bytes | bytearray) -> int:
     """RFC 1071 one's-complement sum of a header whose checksum field is zero."""
     if len(header) % 2:
@@ -323,9 +316,9 @@ class FragmentTracker:
         if self._per_fact_examples[name] < MAX_EXAMPLES:
             self._per_fact_examples[name] += 1
             if key[0] == 4:
-                src, dst, ident = _ip_text(0, key[1]), _ip_text(0, key[2]), key[3]
+                src, dst, ident = ip_text(0, key[1]), ip_text(0, key[2]), key[3]
             else:
-                src, dst, ident = _ip_text(key[1], key[2]), _ip_text(key[3], key[4]), key[5]
+                src, dst, ident = ip_text(key[1], key[2]), ip_text(key[3], key[4]), key[5]
             self.examples.append({
                 "fact": name, "ip_version": key[0], "src": src, "dst": dst, "id": ident,
                 "frames": list(frames[:16]),

@@ -86,7 +86,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .capture import RecordBatch
-from .columns import IP_PROTO_NAMES, PacketColumns
+from .columns import IP_PROTO_NAMES, PacketColumns, ip_text
 
 # --- configuration ----------------------------------------------------------------
 
@@ -321,11 +321,11 @@ class FlowRecord(_RawFlow):
 
     @property
     def orig_h(self) -> str:
-        return _ip_text(self.orig_hi, self.orig_lo)
+        return ip_text(self.orig_hi, self.orig_lo)
 
     @property
     def resp_h(self) -> str:
-        return _ip_text(self.resp_hi, self.resp_lo)
+        return ip_text(self.resp_hi, self.resp_lo)
 
     @property
     def community_id(self) -> str:
@@ -1308,12 +1308,6 @@ def conn_state(
             return "SF" if r_active else "S0"
         return "SHR" if r_active else "OTH"
     return "OTH"
-
-
-def _ip_text(hi: int, lo: int) -> str:
-    from .stats import ip_text
-
-    return ip_text(hi, lo)
 
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

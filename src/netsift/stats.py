@@ -18,7 +18,6 @@ Definitions borrowed from peers, cited where they are implemented:
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +40,7 @@ from .columns import (
     L2_SLL2,
     LINK_TYPES,
     PacketColumns,
+    ip_text,
     link_type_name,
 )
 from .keyed import MAX, MIN, SUM, KeyedTable, SplitTable, top
@@ -78,12 +78,6 @@ _L2_NODE = {L2_ETHERNET: "eth", L2_SLL: "sll", L2_SLL2: "sll", L2_RAW: "raw", L2
 def tcp_flag_label(flags: int) -> str:
     names = [n for i, n in enumerate(TCP_FLAG_NAMES) if flags & (1 << i)]
     return ",".join(names) if names else "none"
-
-
-def ip_text(hi: int, lo: int) -> str:
-    if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
 def _path_for(key: int) -> str:
