@@ -93,7 +93,7 @@ typedef struct {
     int64_t ws_next_ns, ws_lastack_ns, ws_dupacks;
     int64_t counts[N_COUNTS];
     uint8_t state, prev_state, did_close;
-    uint8_t ws_next_valid, ws_lastack_valid, ws_window_valid;
+    uint8_t ws_window_valid;
     uint8_t ws_last_keep_alive, ws_last_probe; /* this side's last segment was one */
 } Endpoint;
 
@@ -643,14 +643,12 @@ static void wireshark(Endpoint *fwd, Endpoint *rev, int64_t ts, int flags, uint3
     uint32_t nxt = seq + (uint32_t)seglen + ((syn || fin) ? 1u : 0u);
     if (!probe && (!nxt0 || sdelta(nxt, nxt0) > 0)) {
         fwd->ws_next = nxt;
-        fwd->ws_next_valid = 1;
         fwd->ws_next_ns = ts;
         if (sdelta(nxt, fwd->ws_maxack) > 0 || !fwd->ws_maxack) fwd->ws_maxack = nxt;
     }
     fwd->ws_window = win;
     fwd->ws_window_valid = 1;
     fwd->ws_lastack = ack;
-    fwd->ws_lastack_valid = 1;
     fwd->ws_lastack_ns = ts;
     fwd->ws_last_keep_alive = (uint8_t)keep_alive;
     fwd->ws_last_probe = (uint8_t)probe;

@@ -461,12 +461,10 @@ class _Endpoint:
         "ws_last_probe",
         "ws_lastack",
         "ws_lastack_ns",
-        "ws_lastack_valid",
         "ws_maxack",
         # Wireshark
         "ws_next",
         "ws_next_ns",
-        "ws_next_valid",
         "ws_window",
         "ws_window_valid",
         "zw",
@@ -493,11 +491,9 @@ class _Endpoint:
         self.gap = 0
         self.gap_thr = 1
         self.ws_next = 0
-        self.ws_next_valid = False
         self.ws_next_ns = 0
         self.ws_maxack = 0
         self.ws_lastack = 0
-        self.ws_lastack_valid = False
         self.ws_lastack_ns = 0
         self.ws_window = 0
         self.ws_window_valid = False
@@ -1143,14 +1139,12 @@ class FlowTable:
         nxt = (seq + seglen + (1 if syn or fin else 0)) & _M32
         if not probe and (not nxt0 or _sdelta(nxt, nxt0) > 0):
             fwd.ws_next = nxt
-            fwd.ws_next_valid = True
             fwd.ws_next_ns = ts
             if _sdelta(nxt, fwd.ws_maxack) > 0 or not fwd.ws_maxack:
                 fwd.ws_maxack = nxt
         fwd.ws_window = win
         fwd.ws_window_valid = True
         fwd.ws_lastack = ack
-        fwd.ws_lastack_valid = True
         fwd.ws_lastack_ns = ts
         fwd.ws_last_keep_alive = keep_alive
         fwd.ws_last_probe = probe
