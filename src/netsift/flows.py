@@ -87,6 +87,7 @@ import numpy as np
 
 from .capture import RecordBatch
 from .columns import IP_PROTO_NAMES, PacketColumns, ip_text
+from .community_id import PORT_PROTOCOLS, community_id_from_halves
 
 # --- configuration ----------------------------------------------------------------
 
@@ -329,8 +330,6 @@ class FlowRecord(_RawFlow):
 
     @property
     def community_id(self) -> str:
-        from .community_id import PORT_PROTOCOLS, community_id_from_halves
-
         ports = self.proto in PORT_PROTOCOLS
         return community_id_from_halves(
             self.proto, self.orig_hi, self.orig_lo, self.resp_hi, self.resp_lo,
