@@ -39,7 +39,7 @@ from scapy.utils import PcapWriter
 from netsift.capture import CaptureReader
 from netsift.decode_fast import decode
 from netsift.defrag import FragmentTracker
-from netsift.flows import RAW_FIELDS, FlowConfig, FlowRecord, FlowTable
+from netsift.flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable, flow_id
 from netsift.pipeline import _datagram_batch
 
 _flows = pytest.importorskip("netsift._flows")
@@ -91,20 +91,31 @@ def compare(
     frags = FragmentTracker()
     out_py: list[FlowRecord] = []
     out_c: list[FlowRecord] = []
+    ids: set[int] = set()
     kw = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
     with CaptureReader(str(path), **kw) as rd:
         for batch in rd.batches():
             cols = decode(batch)
             done = frags.update(cols, batch)
+            joined = []
             for table, out in ((py, out_py), (c, out_c)):
-                table.update(cols, batch)
+                fo = FlowOut(len(cols))
+                table.update(cols, batch, out=fo)
+                joined.append((fo.fid, fo.seen))
                 if done:
                     b = _datagram_batch(done)
+                    dcols = decode(b)
+                    fo = FlowOut(len(dcols))
                     table.update_reassembled(
-                        decode(b), b, [(d.file_index, d.frames[-1]) for d in done]
+                        dcols, b, [(d.file_index, d.frames[-1]) for d in done], out=fo
                     )
+                    joined.append((fo.fid, fo.seen))
                 out += table.drain()
             assert counters(c) == counters(py), f"{path}: counters differ after a batch"
+            half = len(joined) // 2
+            for (fp, sp), (fc, sc) in zip(joined[:half], joined[half:], strict=True):
+                assert np.array_equal(fp, fc) and np.array_equal(sp, sc), f"{path}: FlowOut differs"
+                ids.update((fp[fp >= 0] >> 1).tolist())
     for table, out in ((py, out_py), (c, out_c)):
         table.finish()
         out += table.drain()
@@ -112,6 +123,8 @@ def compare(
     assert a == b, f"{path}: {first_difference(a, b)}"
     assert counters(c) == counters(py)
     assert c.live == 0
+    # every packet's flow id names a record, and every record was joined by some packet
+    assert ids == {flow_id(r.first_file, r.first_frame) for r in out_py}
     return len(a)
 
 
@@ -567,8 +580,10 @@ def test_engines_agree_on_hostile_columns(batches: list[Any], cap: int) -> None:
     out_py: list[FlowRecord] = []
     out_c: list[FlowRecord] = []
     for cols, batch in batches:
-        py.update(cols, batch)
-        c.update(cols, batch)
+        fp, fc = FlowOut(len(cols)), FlowOut(len(cols))
+        py.update(cols, batch, out=fp)
+        c.update(cols, batch, out=fc)
+        assert np.array_equal(fp.fid, fc.fid) and np.array_equal(fp.seen, fc.seen)
         out_py += py.drain()
         out_c += c.drain()
         assert counters(py) == counters(c)

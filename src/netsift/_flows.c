@@ -889,7 +889,10 @@ static int new_flow(Table *t, const Key *key, uint64_t h, const Pkt *p, uint32_t
     return 0;
 }
 
-static int packet(Table *t, const Pkt *p) {
+/* The flow a packet joined, as Python sees it: (flow id << 1) | direction (1 = responder),
+   the flow id being (first file << 40) | first frame; and the payload bytes that direction
+   had carried before the packet. */
+static int packet(Table *t, const Pkt *p, int64_t *fid, int64_t *seen) {
     if (p->ts > t->now) t->now = p->ts;
     Key key;
     int a_le_b = p->s_hi < p->d_hi ||
@@ -918,6 +921,8 @@ static int packet(Table *t, const Pkt *p) {
     Flow *f = &t->flows[i];
     int is_orig = p->s_hi == f->o_hi && p->s_lo == f->o_lo && p->sp == f->o_p;
     int d = is_orig ? 0 : 1;
+    *fid = (((f->first_file << 40) | f->first_frame) << 1) | d;
+    *seen = f->payload[d];
     f->pkts[d] += 1;
     f->ip_bytes[d] += p->ip_len;
     f->payload[d] += p->plen;
@@ -939,17 +944,18 @@ static int packet(Table *t, const Pkt *p) {
 /* --- Python type ----------------------------------------------------------------- */
 static PyObject *Table_update(Table *t, PyObject *args) {
     PyObject *cols, *buf_obj, *off_obj, *cap_obj, *frames_obj;
+    PyObject *fid_obj = Py_None, *seen_obj = Py_None;
     long long file_index;
     Py_ssize_t start = 0, stop = -1;
-    if (!PyArg_ParseTuple(args, "O!OOOLO|nn", &PyTuple_Type, &cols, &buf_obj, &off_obj, &cap_obj,
-                          &file_index, &frames_obj, &start, &stop))
+    if (!PyArg_ParseTuple(args, "O!OOOLO|nnOO", &PyTuple_Type, &cols, &buf_obj, &off_obj,
+                          &cap_obj, &file_index, &frames_obj, &start, &stop, &fid_obj, &seen_obj))
         return NULL;
     if (PyTuple_GET_SIZE(cols) != N_COLS) {
         PyErr_Format(PyExc_TypeError, "expected %d column arrays", (int)N_COLS);
         return NULL;
     }
-    Py_buffer cv[N_COLS], bv[3], fv;
-    int n_cv = 0, n_bv = 0, have_fv = 0;
+    Py_buffer cv[N_COLS], bv[3], fv, ov[2];
+    int n_cv = 0, n_bv = 0, have_fv = 0, n_ov = 0;
     PyObject *result = NULL;
     for (; n_cv < N_COLS; n_cv++)
         if (get_buffer(PyTuple_GET_ITEM(cols, n_cv), &cv[n_cv], COL_ITEMSIZE[n_cv],
@@ -978,6 +984,28 @@ static PyObject *Table_update(Table *t, PyObject *args) {
     if (bv[1].len / 8 != n || bv[2].len / 8 != n) {
         PyErr_SetString(PyExc_ValueError, "off and caplen differ in length from the columns");
         goto done;
+    }
+    /* optional per-row outputs (writable int64 arrays as long as the columns) */
+    int64_t scratch[2];
+    int64_t *fid_out = NULL, *seen_out = NULL;
+    if (fid_obj != Py_None || seen_obj != Py_None) {
+        if (fid_obj == Py_None || seen_obj == Py_None) {
+            PyErr_SetString(PyExc_TypeError, "give both output arrays or neither");
+            goto done;
+        }
+        if (PyObject_GetBuffer(fid_obj, &ov[0], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        n_ov = 1;
+        if (PyObject_GetBuffer(seen_obj, &ov[1], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        n_ov = 2;
+        if (ov[0].len != n * 8 || ov[1].len != n * 8 || ov[0].itemsize != 8 ||
+            ov[1].itemsize != 8) {
+            PyErr_SetString(PyExc_ValueError, "output arrays must be int64 and as long as the columns");
+            goto done;
+        }
+        fid_out = ov[0].buf;
+        seen_out = ov[1].buf;
     }
     /* rows [start, stop) only; stop < 0 means to the end */
     if (stop < 0 || stop > n) stop = n;
@@ -1073,11 +1101,14 @@ static PyObject *Table_update(Table *t, PyObject *args) {
         p.ack = ack_c[i];
         p.win = win_c[i];
         p.reassembled = reassembled;
-        if (packet(t, &p) < 0) goto done;
+        if (packet(t, &p, fid_out ? &fid_out[i] : &scratch[0],
+                   seen_out ? &seen_out[i] : &scratch[1]) < 0)
+            goto done;
     }
     if (!reassembled && sweep(t) < 0) goto done;
     result = Py_NewRef(Py_None);
 done:
+    for (int k = 0; k < n_ov; k++) PyBuffer_Release(&ov[k]);
     if (have_fv) PyBuffer_Release(&fv);
     for (int k = 0; k < n_bv; k++) PyBuffer_Release(&bv[k]);
     for (int k = 0; k < n_cv; k++) PyBuffer_Release(&cv[k]);

@@ -243,6 +243,26 @@ def _sdelta(a: int, b: int) -> int:
     return d - 0x1_0000_0000 if d & 0x8000_0000 else d
 
 
+class FlowOut:
+    """Per-packet outputs of a flow-table update, for the stages that follow flows.
+
+    ``fid[i]`` is ``(flow_id(record) << 1) | direction`` for the flow row ``i``
+    joined (direction 1 = from the responder), -1 for a row in no flow;
+    ``seen[i]`` is the payload bytes that direction had carried before row ``i``.
+    """
+
+    __slots__ = ("fid", "seen")
+
+    def __init__(self, n: int) -> None:
+        self.fid = np.full(n, -1, dtype=np.int64)
+        self.seen = np.zeros(n, dtype=np.int64)
+
+
+def flow_id(first_file: int, first_frame: int) -> int:
+    """A flow's id within a run: its first packet (no two flows start with the same one)."""
+    return (first_file << 40) | first_frame
+
+
 #: Layout of the raw finished-flow tuple both engines produce (``RAW_FIELDS[i]`` names item ``i``).
 RAW_FIELDS: tuple[str, ...] = (
     "proto", "orig_hi", "orig_lo", "orig_p", "resp_hi", "resp_lo", "resp_p", "icmp_id", "vlan",
@@ -664,9 +684,17 @@ class FlowTable:
         return len(self._flows)
 
     def update(
-        self, cols: PacketColumns, batch: RecordBatch, start: int = 0, stop: int | None = None
+        self,
+        cols: PacketColumns,
+        batch: RecordBatch,
+        start: int = 0,
+        stop: int | None = None,
+        out: FlowOut | None = None,
     ) -> None:
-        """Feed one decoded batch, or its rows ``start:stop`` (fragments are skipped: feed reassembled datagrams separately)."""
+        """Feed one decoded batch, or its rows ``start:stop`` (fragments are skipped: feed reassembled datagrams separately).
+
+        ``out`` (as long as ``cols``) receives each row's flow and direction (:class:`FlowOut`).
+        """
         start, stop = _span(len(cols), start, stop)
         if start >= stop:
             return
@@ -676,7 +704,7 @@ class FlowTable:
         self.skipped["not_ip"] += int(stop - start - np.count_nonzero(ip_rows))
         self.skipped["fragment"] += int(np.count_nonzero(frag))
         rows = np.flatnonzero(ip_rows & ~frag) + start
-        self._rows(cols, batch, rows, 0)
+        self._rows(cols, batch, rows, 0, None, out)
         self._sweep()
 
     def update_reassembled(
@@ -686,12 +714,13 @@ class FlowTable:
         frames: list[tuple[int, int]],
         start: int = 0,
         stop: int | None = None,
+        out: FlowOut | None = None,
     ) -> None:
         """Feed decoded reassembled datagrams (raw-IP rows ``start:stop``); ``frames`` = (file, frame) of each completing fragment, one per row fed."""
         start, stop = _span(len(cols), start, stop)
         ipv = cols.ip_version[start:stop]
         rows = np.flatnonzero((ipv == 4) | (ipv == 6)) + start
-        self._rows(cols, batch, rows, 1, frames)
+        self._rows(cols, batch, rows, 1, frames, out)
 
     def finish(self, limit: int | None = None) -> int:
         """End of capture: live flows end (``closed`` if their close completed, else ``end_of_capture``).
@@ -729,9 +758,12 @@ class FlowTable:
         rows: np.ndarray[Any, Any],
         reassembled: int,
         frames: list[tuple[int, int]] | None = None,
+        out: FlowOut | None = None,
     ) -> None:
         if not len(rows):
             return
+        if out is not None and len(out.fid) != len(cols):
+            raise ValueError("output arrays must be as long as the columns")
         take = {
             name: getattr(cols, name)[rows].tolist()
             for name in (
@@ -776,7 +808,7 @@ class FlowTable:
                 ffile, fframe = frames[j]
             else:
                 ffile, fframe = file_index, take["frame"][j]
-            self._packet(
+            joined = self._packet(
                 proto, take["ip_src_hi"][j], take["ip_src_lo"][j], sp, take["ip_dst_hi"][j],
                 take["ip_dst_lo"][j], dp, icmp_id, vlan,
                 take["vlan_inner"][j] if take["vlan_depth"][j] > 1 else -1,
@@ -784,12 +816,15 @@ class FlowTable:
                 take["tcp_flags"][j], take["tcp_seq"][j], take["tcp_ack"][j], take["tcp_window"][j],
                 reassembled,
             )  # fmt: skip
+            if out is not None:
+                out.fid[rows[j]], out.seen[rows[j]] = joined
 
     def _packet(
         self, proto: int, s_hi: int, s_lo: int, sp: int, d_hi: int, d_lo: int, dp: int,
         icmp_id: int, vlan: int, vlan_inner: int, ts: int, ffile: int, fframe: int,
         ip_len: int, plen: int, flags: int, seq: int, ack: int, win: int, reassembled: int,
-    ) -> None:  # fmt: skip
+    ) -> tuple[int, int]:  # fmt: skip
+        """One packet; returns what :class:`FlowOut` records for it."""
         if ts > self._now:
             self._now = ts
         kvlan = vlan if self.config.vlan_in_key else -1
@@ -808,6 +843,7 @@ class FlowTable:
                              ts, ffile, fframe, flags)  # fmt: skip
         is_orig = (s_hi, s_lo, sp) == (flow.o_hi, flow.o_lo, flow.o_p)
         d = 0 if is_orig else 1
+        joined = ((flow_id(flow.first_file, flow.first_frame) << 1) | d, flow.payload[d])
         flow.pkts[d] += 1
         flow.ip_bytes[d] += ip_len
         flow.payload[d] += plen
@@ -823,6 +859,7 @@ class FlowTable:
             if ts > flow.end_ns:
                 flow.end_ns = ts
         self._touch(flow)
+        return joined
 
     def _new(
         self, key: tuple[int, ...], proto: int, s_hi: int, s_lo: int, sp: int, d_hi: int, d_lo: int,

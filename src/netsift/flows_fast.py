@@ -17,7 +17,7 @@ import numpy as np
 
 from .capture import RecordBatch
 from .columns import PacketColumns
-from .flows import EXPIRATIONS, SKIP_REASONS, FlowConfig, FlowRecord, FlowTable
+from .flows import EXPIRATIONS, SKIP_REASONS, FlowConfig, FlowOut, FlowRecord, FlowTable
 
 try:
     _flows: Any = importlib.import_module("netsift._flows")
@@ -96,10 +96,15 @@ class CFlowTable:
 
     # -- feeding --------------------------------------------------------------------
     def update(
-        self, cols: PacketColumns, batch: RecordBatch, start: int = 0, stop: int | None = None
+        self,
+        cols: PacketColumns,
+        batch: RecordBatch,
+        start: int = 0,
+        stop: int | None = None,
+        out: FlowOut | None = None,
     ) -> None:
         """Feed one decoded batch, or its rows ``start:stop`` (fragments are skipped: feed reassembled datagrams separately)."""
-        self._feed(cols, batch, None, start, stop)
+        self._feed(cols, batch, None, start, stop, out)
 
     def update_reassembled(
         self,
@@ -108,10 +113,11 @@ class CFlowTable:
         frames: list[tuple[int, int]],
         start: int = 0,
         stop: int | None = None,
+        out: FlowOut | None = None,
     ) -> None:
         """Feed decoded reassembled datagrams (raw-IP rows ``start:stop``); ``frames`` = (file, frame) of each completing fragment, one per row fed."""
         pairs = np.asarray(frames, dtype=np.int64).reshape(-1, 2)
-        self._feed(cols, batch, pairs, start, stop)
+        self._feed(cols, batch, pairs, start, stop, out)
 
     def _feed(
         self,
@@ -120,6 +126,7 @@ class CFlowTable:
         frames: np.ndarray[Any, Any] | None,
         start: int,
         stop: int | None,
+        out: FlowOut | None,
     ) -> None:
         # One tuple of column arrays per batch, reused while a batch and its
         # reassembled datagrams are fed in alternating slices.
@@ -138,6 +145,7 @@ class CFlowTable:
             frames,
             start,
             -1 if stop is None else stop,
+            *((out.fid, out.seen) if out is not None else ()),
         )
 
     def finish(self, limit: int | None = None) -> int:
