@@ -24,5 +24,12 @@ setup(
             optional=True,  # without a compiler flows_fast falls back to flows.FlowTable
             extra_compile_args=["-O2"],
         ),
+        Extension(
+            "netsift._dns",
+            sources=["src/netsift/_dns.c"],
+            depends=["src/netsift/_buffers.h"],
+            optional=True,  # without a compiler dns.summarize falls back to dns.summarize_py
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 __all__ = [
     "ANOMALIES",
     "DnsMessage",
+    "DnsSummary",
     "Mx",
     "Opt",
     "Question",
@@ -56,6 +58,8 @@ __all__ = [
     "Svcb",
     "parse_message",
     "split_tcp_messages",
+    "summarize",
+    "summarize_py",
 ]
 
 #: Every anomaly code :func:`parse_message` can report.
@@ -82,6 +86,7 @@ TYPE_MX: Final = 15
 TYPE_TXT: Final = 16
 TYPE_AAAA: Final = 28
 TYPE_SRV: Final = 33
+TYPE_DNAME: Final = 39  # RFC 6672
 TYPE_LOC: Final = 29
 TYPE_OPT: Final = 41
 TYPE_SVCB: Final = 64
@@ -502,3 +507,91 @@ def split_tcp_messages(stream: bytes) -> tuple[list[bytes], bytes]:
         messages.append(bytes(stream[pos + 2 : pos + 2 + length]))
         pos += 2 + length
     return messages, bytes(stream[pos:])
+
+
+# ------------------------------------------------------------------ summary
+
+
+class DnsSummary(NamedTuple):
+    """The fields of a message the analysis pipeline reads (see :func:`summarize`)."""
+
+    id: int
+    #: the header's raw 16-bit flags word (0 when the message is shorter than 4 octets)
+    flags: int
+    #: as :attr:`DnsMessage.rcode`: includes the first OPT record's extended bits
+    rcode: int
+    #: header counts as sent (QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT)
+    counts: tuple[int, int, int, int]
+    #: the first question's name text, None when no question was parsed
+    qname: str | None
+    qtype: int | None
+    qclass: int | None
+    #: ANSWER section only: (rtype, ttl, text), text as :func:`_answer_text`
+    answers: tuple[tuple[int, int, str | None], ...]
+    #: exactly :attr:`DnsMessage.anomalies`
+    anomalies: tuple[str, ...]
+
+
+def _answer_text(rr: ResourceRecord) -> str | None:
+    """The text of an answer, derived from the rdata :func:`parse_message` produced.
+
+    A and AAAA: the address; CNAME, NS, PTR: the name; MX: the exchange; SRV:
+    the target; TXT: the character-strings as latin-1 joined by one space;
+    DNAME: the name read from the rdata octets alone (RFC 6672 §2.5: never
+    compressed; parse_message keeps DNAME rdata raw, so a pointer or damage
+    there gives None and no anomaly).  Everything else, and rdata kept raw
+    because of damage or because it is empty, is None.
+    """
+    rdata = rr.rdata
+    if isinstance(rdata, str):  # A, AAAA, CNAME, NS, PTR
+        return rdata
+    if isinstance(rdata, Mx):
+        return rdata.exchange
+    if isinstance(rdata, Srv):
+        return rdata.target
+    if isinstance(rdata, tuple):  # TXT character-strings
+        return " ".join(s.decode("latin-1") for s in rdata)
+    if rr.rtype == TYPE_DNAME and isinstance(rdata, bytes):
+        try:
+            name, end = _read_name(rdata, 0, len(rdata))
+        except _Damage:
+            return None
+        return name if end == len(rdata) else None
+    return None
+
+
+def summarize_py(data: bytes) -> DnsSummary:
+    """:class:`DnsSummary` of one message, built from :func:`parse_message`; never raises.
+
+    The specification of the C fast path (``netsift._dns.summarize``).
+    """
+    data = bytes(data)
+    m = parse_message(data)
+    q = m.questions[0] if m.questions else None
+    return DnsSummary(
+        id=m.id,
+        flags=int.from_bytes(data[2:4], "big") if len(data) >= 4 else 0,
+        rcode=m.rcode,
+        counts=m.counts,
+        qname=q.name if q else None,
+        qtype=q.qtype if q else None,
+        qclass=q.qclass if q else None,
+        answers=tuple((rr.rtype, rr.ttl, _answer_text(rr)) for rr in m.answers),
+        anomalies=m.anomalies,
+    )
+
+
+_c_summarize: Callable[[bytes], tuple[Any, ...]] | None
+try:
+    from ._dns import summarize as _imported_c_summarize
+
+    _c_summarize = _imported_c_summarize
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _c_summarize = None
+
+
+def summarize(data: bytes) -> DnsSummary:
+    """:func:`summarize_py`'s result, computed in C when ``netsift._dns`` is built."""
+    if _c_summarize is None:  # pragma: no cover
+        return summarize_py(data)
+    return DnsSummary._make(_c_summarize(data))
