@@ -34,14 +34,19 @@ present; nothing is ever allocated from a claimed length.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 __all__ = [
     "ANOMALY_CODES",
+    "ClientFingerprints",
     "ClientHello",
     "Fingerprint",
     "HelloRead",
     "ServerHello",
+    "client_fingerprints",
     "is_grease",
     "ja3",
     "ja3n",
@@ -51,6 +56,7 @@ __all__ = [
     "parse_client_hello",
     "parse_server_hello",
     "read_hello",
+    "server_fingerprint",
 ]
 
 #: Every anomaly code this module emits (stable identifiers, Zeek "weird" style).
@@ -115,45 +121,24 @@ def is_grease(value: int) -> bool:
     return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
 
 
-class _Short(Exception):
-    """Internal: a length ran past the end of the bytes (never escapes this module)."""
+#: The 16 GREASE values as a set: ``v in _GREASE`` is ``is_grease(v)`` for every int.
+_GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
+_TRUNCATED = "tls_truncated"
+_BAD_EXTENSION = "tls_bad_extension"
+_new = object.__new__
+_pack = struct.pack
+_unpack_from = struct.unpack_from
+_unpack_type_length = struct.Struct(">HH").unpack_from
 
 
-class _Reader:
-    """A cursor over bytes whose reads raise :class:`_Short` past the end."""
-
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else end
-
-    def remaining(self) -> int:
-        return self.end - self.pos
-
-    def take(self, n: int) -> bytes:
-        if n > self.end - self.pos:
-            raise _Short
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return int.from_bytes(self.take(2), "big")
-
-    def vec8(self) -> bytes:
-        return self.take(self.u8())
-
-    def vec16(self) -> bytes:
-        return self.take(self.u16())
+def _u16s(data: bytes, start: int, stop: int) -> tuple[int, ...]:
+    """The big-endian u16 values in ``data[start:stop]``; a trailing odd byte is ignored."""
+    count = (stop - start) >> 1
+    return _unpack_from(f">{count}H", data, start) if count > 0 else ()
 
 
 def _u16_list(data: bytes) -> tuple[int, ...]:
-    return tuple(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2))
+    return _u16s(data, 0, len(data))
 
 
 @dataclass(frozen=True)
@@ -180,8 +165,9 @@ class ClientHello:
     signature_algorithms: tuple[int, ...] = ()
     anomalies: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def extension_types(self) -> tuple[int, ...]:
+        """Extension type codes in wire order (the parser fills this in as it reads them)."""
         return tuple(e.type for e in self.extensions)
 
 
@@ -197,73 +183,126 @@ class ServerHello:
     alpn: tuple[bytes, ...] = ()
     anomalies: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def extension_types(self) -> tuple[int, ...]:
+        """Extension type codes in wire order (the parser fills this in as it reads them)."""
         return tuple(e.type for e in self.extensions)
 
 
-def _read_extensions(r: _Reader, anomalies: list[str]) -> list[Extension]:
-    """Extensions block (RFC 8446 §4.2); keeps complete ones if it is cut short."""
-    out: list[Extension] = []
-    if r.remaining() == 0:
-        return out  # no extensions block at all (legal before TLS 1.2)
-    try:
-        block = r.vec16()
-    except _Short:
-        anomalies.append("tls_truncated")
-        block = r.take(r.remaining())
-    if r.remaining():
-        anomalies.append("tls_trailing_bytes")
-    er = _Reader(block)
-    seen: set[int] = set()
-    try:
-        while er.remaining():
-            etype = er.u16()
-            out.append(Extension(etype, er.vec16()))
-            if etype in seen and "tls_duplicate_extension" not in anomalies:
-                anomalies.append("tls_duplicate_extension")
-            seen.add(etype)
-    except _Short:
-        if "tls_truncated" not in anomalies:
-            anomalies.append("tls_truncated")
-    return out
+# The parsers below run once per hello, so they work on integer offsets into one
+# bytes object: no cursor object, no per-field method calls, no exceptions on the
+# normal path.  Results are built with object.__new__ and a filled-in instance
+# __dict__, which is what the generated dataclass __init__ would leave behind
+# (none of these classes has a __post_init__ or slots), at a fraction of its cost.
 
 
-def _first(extensions: list[Extension], etype: int) -> bytes | None:
-    for e in extensions:
-        if e.type == etype:
-            return e.data
-    return None
+def _read_extensions(
+    d: bytes, p: int, end: int, anomalies: list[str],
+) -> tuple[list[Extension], list[int], dict[int, bytes]]:
+    """Extensions block (RFC 8446 §4.2) in ``d[p:end]``; keeps complete ones if it is cut short.
+
+    Returns the extensions, their types and the data of the first extension of each type.
+    """
+    extensions: list[Extension] = []
+    types: list[int] = []
+    first: dict[int, bytes] = {}
+    if p >= end:
+        return extensions, types, first  # no extensions block at all (legal before TLS 1.2)
+    if end - p < 2:
+        anomalies.append(_TRUNCATED)  # the block length itself is cut; read its one byte
+        stop = end
+    else:
+        stop = p + 2 + ((d[p] << 8) | d[p + 1])
+        p += 2
+        if stop > end:
+            anomalies.append(_TRUNCATED)
+            stop = end
+        elif stop < end:
+            anomalies.append("tls_trailing_bytes")
+    unpack = _unpack_type_length
+    append_extension = extensions.append
+    append_type = types.append
+    while p + 4 <= stop:
+        etype, length = unpack(d, p)
+        nxt = p + 4 + length
+        if nxt > stop:
+            break  # p stays before the stop: flagged below
+        extension = _new(Extension)
+        attrs = extension.__dict__
+        attrs["type"] = etype
+        attrs["data"] = body = d[p + 4:nxt]
+        append_extension(extension)
+        append_type(etype)
+        if etype not in first:
+            first[etype] = body
+        p = nxt
+    if len(first) != len(types):
+        anomalies.append("tls_duplicate_extension")
+    if p != stop and _TRUNCATED not in anomalies:  # a header or a body cut short
+        anomalies.append(_TRUNCATED)
+    return extensions, types, first
+
+
+def _span(data: bytes, width: int, anomalies: list[str]) -> tuple[int, int]:
+    """Where the list inside an extension lies in ``data``, after its u8 (width 1) or u16 length.
+
+    A length that disagrees with the extension's own is flagged; one running past
+    the end gives everything after the length field.
+    """
+    n = len(data)
+    if n < width:
+        anomalies.append(_BAD_EXTENSION)
+        return n, n
+    stop = width + (data[0] if width == 1 else (data[0] << 8) | data[1])
+    if stop != n:
+        anomalies.append(_BAD_EXTENSION)
+        if stop > n:
+            return width, n
+    return width, stop
 
 
 def _inner(data: bytes | None, read: str, anomalies: list[str]) -> bytes:
     """The list inside an extension, prefixed by a u8 or u16 length."""
     if data is None:
         return b""
-    r = _Reader(data)
-    try:
-        inner = r.vec8() if read == "u8" else r.vec16()
-    except _Short:
-        anomalies.append("tls_bad_extension")
-        return data[1 if read == "u8" else 2:]
-    if r.remaining():
-        anomalies.append("tls_bad_extension")
-    return inner
+    start, stop = _span(data, 1 if read == "u8" else 2, anomalies)
+    return data[start:stop]
+
+
+def _u16_vector(data: bytes | None, width: int, anomalies: list[str]) -> tuple[int, ...]:
+    """The u16 list inside an extension (none when the extension is absent); see :func:`_span`."""
+    if data is None:
+        return ()
+    n = len(data)
+    if n < width:
+        anomalies.append(_BAD_EXTENSION)
+        return ()
+    stop = width + (data[0] if width == 1 else (data[0] << 8) | data[1])
+    if stop != n:
+        anomalies.append(_BAD_EXTENSION)
+        if stop > n:
+            stop = n
+    count = (stop - width) >> 1
+    return _unpack_from(f">{count}H", data, width) if count > 0 else ()
 
 
 def _sni(data: bytes | None, anomalies: list[str]) -> str | None:
     """First host_name of server_name (RFC 6066 §3); None if absent or unreadable."""
     if data is None:
         return None
-    r = _Reader(_inner(data, "u16", anomalies))
-    try:
-        while r.remaining():
-            name_type = r.u8()
-            name = r.vec16()
-            if name_type == 0:
-                return name.decode("ascii", "replace")
-    except _Short:
-        anomalies.append("tls_bad_extension")
+    p, stop = _span(data, 2, anomalies)
+    while p < stop:
+        if p + 3 > stop:
+            break
+        nxt = p + 3 + ((data[p + 1] << 8) | data[p + 2])
+        if nxt > stop:
+            break
+        if data[p] == 0:
+            return data[p + 3:nxt].decode("ascii", "replace")
+        p = nxt
+    else:
+        return None
+    anomalies.append(_BAD_EXTENSION)
     return None
 
 
@@ -271,33 +310,131 @@ def _alpn(data: bytes | None, anomalies: list[str]) -> tuple[bytes, ...]:
     """ProtocolNameList (RFC 7301 §3.1)."""
     if data is None:
         return ()
-    r = _Reader(_inner(data, "u16", anomalies))
+    p, stop = _span(data, 2, anomalies)
     out: list[bytes] = []
-    try:
-        while r.remaining():
-            out.append(r.vec8())
-    except _Short:
-        anomalies.append("tls_bad_extension")
+    while p < stop:
+        nxt = p + 1 + data[p]
+        if nxt > stop:
+            anomalies.append(_BAD_EXTENSION)
+            break
+        out.append(data[p + 1:nxt])
+        p = nxt
     return tuple(out)
 
 
 def _dedupe(codes: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(codes))
+    return tuple(dict.fromkeys(codes)) if codes else ()
 
 
-def _open_hello(data: bytes) -> tuple[_Reader, int, list[str]] | None:
-    """A reader over a hello body (capped at MAX_HELLO_BYTES), its legacy version, anomalies so far."""
-    data = bytes(data)
+def _client_hello(d: bytes, p: int, end: int, record_version: int | None) -> ClientHello | None:
+    """A ClientHello body in ``d[p:end]`` (see :func:`parse_client_hello`)."""
     anomalies: list[str] = []
-    if len(data) > MAX_HELLO_BYTES:
+    if end - p > MAX_HELLO_BYTES:
         anomalies.append("tls_hello_too_long")
-        data = data[:MAX_HELLO_BYTES]
-    r = _Reader(data)
-    try:
-        version = r.u16()
-    except _Short:
+        end = p + MAX_HELLO_BYTES
+    if end - p < 2:
         return None
-    return r, version, anomalies
+    version = (d[p] << 8) | d[p + 1]
+    ciphers: tuple[int, ...] = ()
+    extensions: list[Extension] = []
+    types: list[int] = []
+    first: dict[int, bytes] = {}
+    complete = False
+    p += 34  # legacy_version, random
+    if p < end:
+        p += 1 + d[p]  # legacy_session_id
+        if p + 2 <= end:
+            claimed = (d[p] << 8) | d[p + 1]
+            p += 2
+            stop = p + claimed if p + claimed <= end else end
+            ciphers = _u16s(d, p, stop)
+            if stop - p == claimed and not claimed & 1:
+                p = stop
+                if p < end:
+                    p += 1 + d[p]  # legacy_compression_methods
+                    if p <= end:
+                        extensions, types, first = _read_extensions(d, p, end, anomalies)
+                        complete = True
+    if not complete:
+        anomalies.append(_TRUNCATED)
+    sni = _sni(first.get(EXT_SERVER_NAME), anomalies)
+    alpn = _alpn(first.get(EXT_ALPN), anomalies)
+    versions = _u16_vector(first.get(EXT_SUPPORTED_VERSIONS), 1, anomalies)
+    groups = _u16_vector(first.get(EXT_SUPPORTED_GROUPS), 2, anomalies)
+    formats_data = first.get(EXT_EC_POINT_FORMATS)
+    if formats_data is None:
+        formats: tuple[int, ...] = ()
+    else:
+        start, stop = _span(formats_data, 1, anomalies)
+        formats = tuple(formats_data[start:stop])
+    sigalgs = _u16_vector(first.get(EXT_SIGNATURE_ALGORITHMS), 2, anomalies)
+    hello = _new(ClientHello)
+    object.__setattr__(hello, "__dict__", {
+        "legacy_version": version,
+        "record_version": record_version,
+        "cipher_suites": ciphers,
+        "extensions": tuple(extensions),
+        "sni": sni,
+        "alpn": alpn,
+        "supported_versions": versions,
+        "supported_groups": groups,
+        "ec_point_formats": formats,
+        "signature_algorithms": sigalgs,
+        "anomalies": _dedupe(anomalies),
+        "extension_types": tuple(types),
+    })
+    return hello
+
+
+def _server_hello(d: bytes, p: int, end: int, record_version: int | None) -> ServerHello | None:
+    """A ServerHello body in ``d[p:end]`` (see :func:`parse_server_hello`)."""
+    anomalies: list[str] = []
+    if end - p > MAX_HELLO_BYTES:
+        anomalies.append("tls_hello_too_long")
+        end = p + MAX_HELLO_BYTES
+    if end - p < 2:
+        return None
+    version = (d[p] << 8) | d[p + 1]
+    cipher: int | None = None
+    extensions: list[Extension] = []
+    types: list[int] = []
+    first: dict[int, bytes] = {}
+    complete = False
+    p += 34  # legacy_version, random
+    if p <= end:
+        draft = TLS13_DRAFT_FIRST <= version < TLS13_DRAFT_SESSION_ID
+        if not draft:
+            p = p + 1 + d[p] if p < end else end + 1  # legacy_session_id_echo
+        if p + 2 <= end:
+            cipher = (d[p] << 8) | d[p + 1]
+            p += 2
+            if not draft:
+                p += 1  # legacy_compression_method
+            if p <= end:
+                extensions, types, first = _read_extensions(d, p, end, anomalies)
+                complete = True
+    if not complete:
+        anomalies.append(_TRUNCATED)
+    sv = first.get(EXT_SUPPORTED_VERSIONS)
+    chosen: int | None = None
+    if sv is not None:
+        if len(sv) == 2:
+            chosen = (sv[0] << 8) | sv[1]
+        else:
+            anomalies.append(_BAD_EXTENSION)
+    alpn = _alpn(first.get(EXT_ALPN), anomalies)
+    hello = _new(ServerHello)
+    object.__setattr__(hello, "__dict__", {
+        "legacy_version": version,
+        "record_version": record_version,
+        "cipher_suite": cipher,
+        "extensions": tuple(extensions),
+        "supported_version": chosen,
+        "alpn": alpn,
+        "anomalies": _dedupe(anomalies),
+        "extension_types": tuple(types),
+    })
+    return hello
 
 
 def parse_client_hello(data: bytes, record_version: int | None = None) -> ClientHello | None:
@@ -307,76 +444,16 @@ def parse_client_hello(data: bytes, record_version: int | None = None) -> Client
     :class:`ClientHello` with every field that could be read and the anomaly
     codes met on the way.
     """
-    opened = _open_hello(data)
-    if opened is None:
-        return None
-    r, version, anomalies = opened
-    ciphers: tuple[int, ...] = ()
-    extensions: list[Extension] = []
-    try:
-        r.take(32)  # random
-        r.vec8()  # legacy_session_id
-        raw = r.u16()
-        body = r.take(min(raw, r.remaining()))
-        ciphers = _u16_list(body)
-        if len(body) < raw or raw % 2:
-            raise _Short
-        r.vec8()  # legacy_compression_methods
-        extensions = _read_extensions(r, anomalies)
-    except _Short:
-        anomalies.append("tls_truncated")
-    sv = _first(extensions, EXT_SUPPORTED_VERSIONS)
-    return ClientHello(
-        legacy_version=version,
-        record_version=record_version,
-        cipher_suites=ciphers,
-        extensions=tuple(extensions),
-        sni=_sni(_first(extensions, EXT_SERVER_NAME), anomalies),
-        alpn=_alpn(_first(extensions, EXT_ALPN), anomalies),
-        supported_versions=_u16_list(_inner(sv, "u8", anomalies)) if sv is not None else (),
-        supported_groups=_u16_list(_inner(_first(extensions, EXT_SUPPORTED_GROUPS), "u16", anomalies)),
-        ec_point_formats=tuple(_inner(_first(extensions, EXT_EC_POINT_FORMATS), "u8", anomalies)),
-        signature_algorithms=_u16_list(
-            _inner(_first(extensions, EXT_SIGNATURE_ALGORITHMS), "u16", anomalies)),
-        anomalies=_dedupe(anomalies),
-    )
+    if type(data) is not bytes:
+        data = bytes(data)
+    return _client_hello(data, 0, len(data), record_version)
 
 
 def parse_server_hello(data: bytes, record_version: int | None = None) -> ServerHello | None:
     """Parse a ServerHello handshake message body (after the 4-byte handshake header)."""
-    opened = _open_hello(data)
-    if opened is None:
-        return None
-    r, version, anomalies = opened
-    cipher: int | None = None
-    extensions: list[Extension] = []
-    try:
-        r.take(32)  # random
-        short = TLS13_DRAFT_FIRST <= version < TLS13_DRAFT_SESSION_ID
-        if not short:
-            r.vec8()  # legacy_session_id_echo
-        cipher = r.u16()
-        if not short:
-            r.u8()  # legacy_compression_method
-        extensions = _read_extensions(r, anomalies)
-    except _Short:
-        anomalies.append("tls_truncated")
-    sv = _first(extensions, EXT_SUPPORTED_VERSIONS)
-    chosen: int | None = None
-    if sv is not None:
-        if len(sv) == 2:
-            chosen = int.from_bytes(sv, "big")
-        else:
-            anomalies.append("tls_bad_extension")
-    return ServerHello(
-        legacy_version=version,
-        record_version=record_version,
-        cipher_suite=cipher,
-        extensions=tuple(extensions),
-        supported_version=chosen,
-        alpn=_alpn(_first(extensions, EXT_ALPN), anomalies),
-        anomalies=_dedupe(anomalies),
-    )
+    if type(data) is not bytes:
+        data = bytes(data)
+    return _server_hello(data, 0, len(data), record_version)
 
 
 @dataclass(frozen=True)
@@ -394,6 +471,25 @@ class HelloRead:
     anomalies: tuple[str, ...] = field(default=())
 
 
+def _hello_read(hello: ClientHello | ServerHello | None, complete: bool, consumed: int,
+                anomalies: tuple[str, ...]) -> HelloRead:
+    read = _new(HelloRead)
+    object.__setattr__(read, "__dict__", {
+        "hello": hello, "complete": complete, "consumed": consumed, "anomalies": anomalies})
+    return read
+
+
+def _parse_message(d: bytes, start: int, end: int, record_version: int | None,
+                   anomalies: list[str]) -> ClientHello | ServerHello | None:
+    """The hello whose 4-byte handshake header is at ``d[start]`` and whose body ends at ``end``."""
+    if d[start] == HANDSHAKE_CLIENT_HELLO:
+        return _client_hello(d, start + HANDSHAKE_HEADER_BYTES, end, record_version)
+    if d[start] == HANDSHAKE_SERVER_HELLO:
+        return _server_hello(d, start + HANDSHAKE_HEADER_BYTES, end, record_version)
+    anomalies.append("tls_unexpected_message")
+    return None
+
+
 def read_hello(data: bytes) -> HelloRead:
     """Read a ClientHello or ServerHello from TLS record-layer bytes (RFC 8446 §5.1).
 
@@ -402,19 +498,36 @@ def read_hello(data: bytes) -> HelloRead:
     (TLS 1.3 middlebox compatibility, RFC 8446 §D.4, sent before a second
     ClientHello) are skipped.
     """
+    if type(data) is not bytes:
+        data = bytes(data)
+    n = len(data)
     anomalies: list[str] = []
+    hello: ClientHello | ServerHello | None
+    # The usual case: one handshake record holding the whole hello, parsed in place.
+    if n >= RECORD_HEADER_BYTES + HANDSHAKE_HEADER_BYTES and data[0] == CONTENT_HANDSHAKE \
+            and data[1] in (3, 0xFE):
+        length = (data[3] << 8) | data[4]
+        end = 9 + ((data[6] << 16) | (data[7] << 8) | data[8])
+        if end <= RECORD_HEADER_BYTES + length and end <= n:
+            if length > MAX_RECORD_BYTES:
+                anomalies.append("tls_record_too_long")
+            consumed = RECORD_HEADER_BYTES + length
+            hello = _parse_message(data, RECORD_HEADER_BYTES, end, (data[1] << 8) | data[2],
+                                   anomalies)
+            if hello is not None and hello.anomalies:
+                anomalies.extend(hello.anomalies)
+            return _hello_read(hello, True, consumed if consumed <= n else n, _dedupe(anomalies))
+    # Anything else: a hello spread over records, cut short, or not a hello at all.
     fragments: list[bytes] = []
     have = 0
     need: int | None = None
     record_version: int | None = None
     pos = 0
-    n = len(data)
     while need is None or have < need:
         if n - pos < RECORD_HEADER_BYTES:
             break
         ctype = data[pos]
-        version = int.from_bytes(data[pos + 1:pos + 3], "big")
-        length = int.from_bytes(data[pos + 3:pos + 5], "big")
+        length = (data[pos + 3] << 8) | data[pos + 4]
         if ctype == CONTENT_CHANGE_CIPHER_SPEC and not fragments and data[pos + 1] == 3:
             pos += RECORD_HEADER_BYTES + length
             continue
@@ -424,7 +537,7 @@ def read_hello(data: bytes) -> HelloRead:
         if length > MAX_RECORD_BYTES:
             anomalies.append("tls_record_too_long")
         if record_version is None:
-            record_version = version
+            record_version = (data[pos + 1] << 8) | data[pos + 2]
         fragment = data[pos + RECORD_HEADER_BYTES:pos + RECORD_HEADER_BYTES + length]
         pos += RECORD_HEADER_BYTES + len(fragment)
         if need is not None:
@@ -444,21 +557,14 @@ def read_hello(data: bytes) -> HelloRead:
     message = b"".join(fragments)
     complete = need is not None and have >= need
     if not complete and "tls_not_handshake" not in anomalies:
-        anomalies.append("tls_truncated")
-    if len(message) < 1:
-        return HelloRead(None, False, pos, _dedupe(anomalies))
-    body = message[HANDSHAKE_HEADER_BYTES:need]
-    hello: ClientHello | ServerHello | None
-    if message[0] == HANDSHAKE_CLIENT_HELLO:
-        hello = parse_client_hello(body, record_version)
-    elif message[0] == HANDSHAKE_SERVER_HELLO:
-        hello = parse_server_hello(body, record_version)
-    else:
-        anomalies.append("tls_unexpected_message")
-        hello = None
+        anomalies.append(_TRUNCATED)
+    if not message:
+        return _hello_read(None, False, pos, _dedupe(anomalies))
+    # the message never runs past ``need``: every fragment was cut to it
+    hello = _parse_message(message, 0, len(message), record_version, anomalies)
     if hello is not None:
-        anomalies.extend(a for a in hello.anomalies if complete or a != "tls_truncated")
-    return HelloRead(hello, complete, pos, _dedupe(anomalies))
+        anomalies.extend(a for a in hello.anomalies if complete or a != _TRUNCATED)
+    return _hello_read(hello, complete, pos, _dedupe(anomalies))
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -472,40 +578,68 @@ class Fingerprint:
     hash: str
 
 
+def _fingerprint(raw: str, hashed: str) -> Fingerprint:
+    fp = _new(Fingerprint)
+    attrs = fp.__dict__
+    attrs["raw"] = raw
+    attrs["hash"] = hashed
+    return fp
+
+
 def _md5(text: str) -> Fingerprint:
-    return Fingerprint(text, hashlib.md5(text.encode("ascii"), usedforsecurity=False).hexdigest())
+    return _fingerprint(text, hashlib.md5(text.encode("ascii"), usedforsecurity=False).hexdigest())
 
 
 def _dec(values: tuple[int, ...] | list[int]) -> str:
-    return "-".join(str(v) for v in values if not is_grease(v))
+    return "-".join([str(v) for v in values if v not in _GREASE])
+
+
+def _hex(values: list[int]) -> str:
+    """``f"{v:04x}"`` of each value, comma-separated."""
+    try:
+        return _pack(f">{len(values)}H", *values).hex(",", 2)
+    except struct.error:  # outside 0..0xffff: only in a hand-built hello
+        return ",".join(f"{v:04x}" for v in values)
+
+
+def _sorted_hex(values: list[int]) -> str:
+    """The values' 4-digit hex codes, sorted as strings (as ints while they fit in 16 bits)."""
+    try:
+        return _pack(f">{len(values)}H", *sorted(values)).hex(",", 2)
+    except struct.error:
+        return ",".join(sorted(f"{v:04x}" for v in values))
+
+
+def _ja3_raw(version: int, ciphers: tuple[int, ...], extensions: list[int],
+             groups: tuple[int, ...], formats: tuple[int, ...]) -> str:
+    """The JA3 string; ``extensions`` already without GREASE (and sorted for JA3N)."""
+    return f"{version},{_dec(ciphers)},{'-'.join(map(str, extensions))},{_dec(groups)},{_dec(formats)}"
+
+
+def _ungreased(values: tuple[int, ...]) -> list[int]:
+    return [v for v in values if v not in _GREASE]
 
 
 def ja3(ch: ClientHello) -> Fingerprint:
     """JA3: ``SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats``."""
-    return _md5(",".join((
-        str(ch.legacy_version),
-        _dec(ch.cipher_suites),
-        _dec(ch.extension_types),
-        _dec(ch.supported_groups),
-        _dec(ch.ec_point_formats),
-    )))
+    return _md5(_ja3_raw(ch.legacy_version, ch.cipher_suites, _ungreased(ch.extension_types),
+                         ch.supported_groups, ch.ec_point_formats))
 
 
 def ja3n(ch: ClientHello) -> Fingerprint:
     """JA3N: JA3 with the (GREASE-free) extension codes sorted numerically."""
-    return _md5(",".join((
-        str(ch.legacy_version),
-        _dec(ch.cipher_suites),
-        _dec(sorted(ch.extension_types)),
-        _dec(ch.supported_groups),
-        _dec(ch.ec_point_formats),
-    )))
+    return _md5(_ja3_raw(ch.legacy_version, ch.cipher_suites,
+                         sorted(_ungreased(ch.extension_types)),
+                         ch.supported_groups, ch.ec_point_formats))
 
 
 def ja3s(sh: ServerHello) -> Fingerprint:
     """JA3S: ``SSLVersion,Cipher,Extensions`` of a ServerHello."""
-    cipher = "" if sh.cipher_suite is None else str(sh.cipher_suite)
-    return _md5(",".join((str(sh.legacy_version), cipher, _dec(sh.extension_types))))
+    return _ja3s(sh.legacy_version, sh.cipher_suite, sh.extension_types)
+
+
+def _ja3s(version: int, cipher: int | None, extension_types: tuple[int, ...]) -> Fingerprint:
+    return _md5(f"{version},{'' if cipher is None else cipher},{_dec(extension_types)}")
 
 
 def _ja4_alpn(alpn: tuple[bytes, ...]) -> str:
@@ -520,39 +654,43 @@ def _ja4_alpn(alpn: tuple[bytes, ...]) -> str:
     return hexed[0] + hexed[-1]
 
 
-def _ja4_a(ch: ClientHello, proto: str) -> str:
-    if proto not in JA4_PROTOCOLS:
-        raise ValueError(f"JA4 protocol must be one of {', '.join(JA4_PROTOCOLS)}, not {proto!r}")
-    versions = [v for v in ch.supported_versions if not is_grease(v)]
-    version = JA4_VERSIONS.get(max(versions) if versions else ch.legacy_version, "00")
-    sni = "d" if EXT_SERVER_NAME in ch.extension_types else "i"
-    ciphers = sum(1 for c in ch.cipher_suites if not is_grease(c))
-    extensions = sum(1 for e in ch.extension_types if not is_grease(e))
-    return (f"{proto}{version}{sni}{min(ciphers, JA4_MAX_COUNT):02d}"
-            f"{min(extensions, JA4_MAX_COUNT):02d}{_ja4_alpn(ch.alpn)}")
-
-
 def _sha12(raw: str) -> str:
     return hashlib.sha256(raw.encode("ascii")).hexdigest()[:12] if raw else JA4_EMPTY_HASH
 
 
-def _ja4(ch: ClientHello, proto: str, original: bool) -> Fingerprint:
-    ciphers = [f"{c:04x}" for c in ch.cipher_suites if not is_grease(c)]
-    extensions = [f"{e:04x}" for e in ch.extension_types if not is_grease(e)]
+def _ja4_pair(legacy_version: int, cipher_suites: tuple[int, ...],
+              extension_types: tuple[int, ...], signature_algorithms: tuple[int, ...],
+              supported_versions: tuple[int, ...], alpn: tuple[bytes, ...],
+              proto: str) -> tuple[Fingerprint, Fingerprint]:
+    """(JA4 with JA4_r, JA4_o with JA4_ro); ``alpn`` needs only the first value."""
+    if proto not in JA4_PROTOCOLS:
+        raise ValueError(f"JA4 protocol must be one of {', '.join(JA4_PROTOCOLS)}, not {proto!r}")
+    ciphers = _ungreased(cipher_suites)
+    extensions = _ungreased(extension_types)
+    versions = _ungreased(supported_versions)
+    version = JA4_VERSIONS.get(max(versions) if versions else legacy_version, "00")
+    sni = "d" if EXT_SERVER_NAME in extension_types else "i"
+    a = (f"{proto}{version}{sni}{min(len(ciphers), JA4_MAX_COUNT):02d}"
+         f"{min(len(extensions), JA4_MAX_COUNT):02d}{_ja4_alpn(alpn)}")
+    sigalgs = _hex(_ungreased(signature_algorithms))
+    suffix = "_" + sigalgs if sigalgs else ""
     # JA4.md: "If there are no extensions in the sorted extensions list" (SNI and
     # ALPN removed), c is all zeros -- for JA4_o too, as FoxIO's python/ja4.py does
     # (socks-https-example.pcap: only SNI present gives JA4_o ..._000000000000).
-    sorted_extensions = sorted(e for e in extensions if e not in ("0000", "0010"))
-    if not original:
-        ciphers.sort()
-        extensions = sorted_extensions
-    sigalgs = ",".join(f"{s:04x}" for s in ch.signature_algorithms if not is_grease(s))
-    b_raw = ",".join(ciphers)
-    ext_raw = ",".join(extensions)
-    c_raw = ext_raw + ("_" + sigalgs if sigalgs else "")
-    a = _ja4_a(ch, proto)
-    c_hash = _sha12(c_raw) if sorted_extensions else JA4_EMPTY_HASH
-    return Fingerprint(f"{a}_{b_raw}_{c_raw}", f"{a}_{_sha12(b_raw)}_{c_hash}")
+    sorted_extensions = [e for e in extensions if e != EXT_SERVER_NAME and e != EXT_ALPN]
+    b_raw, b_raw_o = _sorted_hex(ciphers), _hex(ciphers)
+    c_raw, c_raw_o = _sorted_hex(sorted_extensions) + suffix, _hex(extensions) + suffix
+    if sorted_extensions:
+        c_hash, c_hash_o = _sha12(c_raw), _sha12(c_raw_o)
+    else:
+        c_hash = c_hash_o = JA4_EMPTY_HASH
+    return (_fingerprint(f"{a}_{b_raw}_{c_raw}", f"{a}_{_sha12(b_raw)}_{c_hash}"),
+            _fingerprint(f"{a}_{b_raw_o}_{c_raw_o}", f"{a}_{_sha12(b_raw_o)}_{c_hash_o}"))
+
+
+def _ja4(ch: ClientHello, proto: str) -> tuple[Fingerprint, Fingerprint]:
+    return _ja4_pair(ch.legacy_version, ch.cipher_suites, ch.extension_types,
+                     ch.signature_algorithms, ch.supported_versions, ch.alpn[:1], proto)
 
 
 def ja4(ch: ClientHello, proto: str = "t") -> Fingerprint:
@@ -560,9 +698,92 @@ def ja4(ch: ClientHello, proto: str = "t") -> Fingerprint:
 
     ``proto`` is ``t`` (TLS over TCP), ``q`` (QUIC) or ``d`` (DTLS).
     """
-    return _ja4(ch, proto, original=False)
+    return _ja4(ch, proto)[0]
 
 
 def ja4_o(ch: ClientHello, proto: str = "t") -> Fingerprint:
     """JA4_o (``hash``) and JA4_ro (``raw``): ciphers and extensions in wire order, SNI/ALPN kept."""
-    return _ja4(ch, proto, original=True)
+    return _ja4(ch, proto)[1]
+
+
+# --------------------------------------------------------------------------- cached fingerprints
+
+#: Entries kept by each of the :func:`client_fingerprints` and :func:`server_fingerprint`
+#: caches (least recently used dropped first).  A capture has far fewer distinct
+#: client stacks than hellos, so nearly every lookup is a hit.
+FINGERPRINT_CACHE_SIZE = 4096
+
+
+class ClientFingerprints(NamedTuple):
+    """The client fingerprints of one ClientHello (see :func:`client_fingerprints`).
+
+    Each is the :class:`Fingerprint` the function of the same name returns:
+    ``ja4.hash`` is JA4 and ``ja4.raw`` JA4_r, ``ja4_o.hash`` is JA4_o and
+    ``ja4_o.raw`` JA4_ro (also as :attr:`ja4_r` and :attr:`ja4_ro`).
+    """
+
+    ja3: Fingerprint
+    ja3n: Fingerprint
+    ja4: Fingerprint
+    ja4_o: Fingerprint
+
+    @property
+    def ja4_r(self) -> str:
+        return self.ja4.raw
+
+    @property
+    def ja4_ro(self) -> str:
+        return self.ja4_o.raw
+
+
+def _client_fingerprints(legacy_version: int, cipher_suites: tuple[int, ...],
+                         extension_types: tuple[int, ...], supported_groups: tuple[int, ...],
+                         ec_point_formats: tuple[int, ...], signature_algorithms: tuple[int, ...],
+                         supported_versions: tuple[int, ...], alpn: tuple[bytes, ...],
+                         proto: str) -> ClientFingerprints:
+    """Every input of JA3, JA3N, JA4 and JA4_o, and nothing else: the cache key."""
+    extensions = _ungreased(extension_types)
+    fp, fp_o = _ja4_pair(legacy_version, cipher_suites, extension_types, signature_algorithms,
+                         supported_versions, alpn, proto)
+    head = f"{legacy_version},{_dec(cipher_suites)},"
+    tail = f",{_dec(supported_groups)},{_dec(ec_point_formats)}"
+    return ClientFingerprints(
+        _md5(head + "-".join(map(str, extensions)) + tail),
+        _md5(head + "-".join(map(str, sorted(extensions))) + tail),
+        fp,
+        fp_o,
+    )
+
+
+_client_fingerprints_cached = lru_cache(maxsize=FINGERPRINT_CACHE_SIZE)(_client_fingerprints)
+_ja3s_cached = lru_cache(maxsize=FINGERPRINT_CACHE_SIZE)(_ja3s)
+
+
+def client_fingerprints(ch: ClientHello, proto: str = "t") -> ClientFingerprints:
+    """JA3, JA3N, JA4 and JA4_o of a ClientHello, from a bounded LRU cache.
+
+    The same values as :func:`ja3`, :func:`ja3n`, :func:`ja4` and :func:`ja4_o`.
+    The cache is keyed on exactly what they read: legacy and supported versions,
+    cipher suites, extension types in wire order (which also give SNI presence),
+    supported groups, point formats, signature algorithms, the first ALPN value
+    and ``proto`` -- not on the random, session id, key shares or SNI text, so
+    hellos from one client stack share an entry.
+    """
+    key = (ch.legacy_version, ch.cipher_suites, ch.extension_types, ch.supported_groups,
+           ch.ec_point_formats, ch.signature_algorithms, ch.supported_versions, ch.alpn[:1],
+           proto)
+    try:
+        return _client_fingerprints_cached(*key)
+    except TypeError:  # a hand-built hello holding lists: unhashable, compute uncached
+        return _client_fingerprints(*key)
+
+
+def server_fingerprint(sh: ServerHello) -> Fingerprint:
+    """JA3S of a ServerHello (the same as :func:`ja3s`), from a bounded LRU cache.
+
+    Keyed on the legacy version, the cipher suite and the extension types in wire order.
+    """
+    try:
+        return _ja3s_cached(sh.legacy_version, sh.cipher_suite, sh.extension_types)
+    except TypeError:
+        return _ja3s(sh.legacy_version, sh.cipher_suite, sh.extension_types)
