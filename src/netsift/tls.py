@@ -511,12 +511,24 @@ def read_hello(data: bytes) -> HelloRead:
         if end <= RECORD_HEADER_BYTES + length and end <= n:
             if length > MAX_RECORD_BYTES:
                 anomalies.append("tls_record_too_long")
-            consumed = RECORD_HEADER_BYTES + length
-            hello = _parse_message(data, RECORD_HEADER_BYTES, end, (data[1] << 8) | data[2],
-                                   anomalies)
+            kind = data[5]
+            if kind == HANDSHAKE_CLIENT_HELLO:
+                hello = _client_hello(data, 9, end, (data[1] << 8) | data[2])
+            elif kind == HANDSHAKE_SERVER_HELLO:
+                hello = _server_hello(data, 9, end, (data[1] << 8) | data[2])
+            else:
+                anomalies.append("tls_unexpected_message")
+                hello = None
             if hello is not None and hello.anomalies:
                 anomalies.extend(hello.anomalies)
-            return _hello_read(hello, True, consumed if consumed <= n else n, _dedupe(anomalies))
+            read = _new(HelloRead)
+            object.__setattr__(read, "__dict__", {
+                "hello": hello,
+                "complete": True,
+                "consumed": min(RECORD_HEADER_BYTES + length, n),
+                "anomalies": tuple(dict.fromkeys(anomalies)) if anomalies else (),
+            })
+            return read
     # Anything else: a hello spread over records, cut short, or not a hello at all.
     fragments: list[bytes] = []
     have = 0
