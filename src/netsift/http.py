@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -303,6 +304,10 @@ class HeadAssembler:
             raise ValueError(f"max_head_bytes must be at least 16, not {max_head_bytes}")
         self.direction: Direction | None = direction
         self.max_head_bytes = max_head_bytes
+        #: for a response stream: called with each response head as it completes, returns
+        #: the method of the request it answers (None if unknown), so that a response to
+        #: HEAD, or a 2xx to CONNECT, is known to have no body before its bytes are read
+        self.request_of: Callable[[Head], str | None] | None = None
         self.anomalies: Counter[str] = Counter()
         self.body_bytes = 0
         self.discarded_bytes = 0
@@ -494,6 +499,17 @@ class HeadAssembler:
 
     def _after_head(self, head: Head) -> None:
         status = head.status
+        if head.kind == "response" and self.request_of is not None and not (
+            status is not None and 100 <= status < 200  # interim: the request is still open
+        ):
+            # the request this response answers decides what RFC 9112 §6.3 rules 1-2 say
+            method = self.request_of(head)
+            if method == "HEAD":
+                self.state = _HEAD
+                return
+            if method == "CONNECT" and status is not None and 200 <= status < 300:
+                self.state = _DONE  # a tunnel: what follows is not HTTP
+                return
         if head.kind == "response" and status is not None:
             if status == 101:
                 self.state = _DONE
