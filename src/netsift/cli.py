@@ -58,7 +58,10 @@ def cli() -> None:
 @click.option("--flows", "flows_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write every flow to FILE: .ndjson/.jsonl/.json (ECS), .csv, or .parquet (needs the "
                    "parquet extra).")
-@click.option("--no-flows", is_flag=True, help="Skip sessionizing (no flows or fragments sections).")
+@click.option("--no-flows", is_flag=True,
+              help="Skip sessionizing (no flows, fragments, dns, tls or http sections).")
+@click.option("--no-app", is_flag=True,
+              help="Skip the application layer (no dns, tls or http sections; flow services by port).")
 @click.option("--flow-engine", type=click.Choice(FLOW_ENGINES), default="auto", show_default=True,
               help="Flow table: 'c' (built at install), 'python' (the reference), 'auto' = c when built.")
 @click.option("--max-flows", type=click.IntRange(1), default=250_000, show_default=True,
@@ -75,7 +78,7 @@ def cli() -> None:
 @click.option("--report-flows", type=click.IntRange(0), default=1000, show_default=True,
               help="Flow records kept in the JSON report (the largest by bytes).")
 def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: int,
-            as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool,
+            as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool, no_app: bool,
             flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,
             icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int) -> None:
     """Read captures, decode them, build flows and report traffic statistics.
@@ -92,6 +95,7 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
       netsift analyze capture.pcapng -o report.json
       netsift analyze day1/ day2/*.pcap.gz --top 50 -o week.json
       netsift analyze capture.pcap --json | jq .quality
+      netsift analyze capture.pcap --json | jq '.tls.ja4[:5], .dns.top_registered_domains'
       netsift analyze capture.pcap --flows flows.ndjson -q
       netsift analyze capture.pcap --flows flows.csv --tcp-timeout 3600 --no-vlan-key
     """
@@ -115,7 +119,7 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         raise click.UsageError(message) from None
     flow_args: dict[str, Any] = {"flows": not no_flows, "flow_config": flow_config,
                                  "flow_engine": flow_engine, "flows_path": flows_path,
-                                 "report_flows": report_flows}
+                                 "report_flows": report_flows, "app": not no_app}
 
     err = sys.stderr
     # SIGTERM (a service manager, a timeout) ends the run like Ctrl-C: the report

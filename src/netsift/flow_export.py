@@ -25,7 +25,7 @@ from typing import Any
 
 from .atomic import AtomicFile
 from .errors import OutputError, UsageError
-from .flows import TCP_ANALYSIS, FlowRecord
+from .flows import APP_KEYS, TCP_ANALYSIS, FlowRecord
 
 FORMATS = {
     ".ndjson": "ndjson",
@@ -34,6 +34,17 @@ FORMATS = {
     ".csv": "csv",
     ".parquet": "parquet",
 }
+
+#: Flat application columns: (column, summary, key) — the first request / hello / query.
+APP_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("dns_query", "dns", "query"), ("dns_qtype", "dns", "qtype"), ("dns_rcode", "dns", "rcode"),
+    ("tls_sni", "tls", "sni"), ("tls_version", "tls", "version"), ("tls_ja3", "tls", "ja3"),
+    ("tls_ja4", "tls", "ja4"), ("tls_ja3s", "tls", "ja3s"), ("quic_sni", "quic", "sni"),
+    ("quic_ja4", "quic", "ja4"), ("http_method", "http", "method"), ("http_host", "http", "host"),
+    ("http_uri", "http", "uri"), ("http_user_agent", "http", "user_agent"),
+    ("http_status", "http", "status"),
+)  # fmt: skip
+
 
 #: CSV / Parquet columns, in order.
 FLAT_FIELDS: tuple[str, ...] = (
@@ -44,7 +55,21 @@ FLAT_FIELDS: tuple[str, ...] = (
     "conn_state", "history", "flipped", "expiration", "first_file", "first_frame",
     "last_file", "last_frame", "datagrams_reassembled",
     *(f"orig_{k}" for k in TCP_ANALYSIS), *(f"resp_{k}" for k in TCP_ANALYSIS),
+    "service_from", *(name for name, _, _ in APP_COLUMNS),
 )  # fmt: skip
+
+
+def _app_value(d: dict[str, Any], summary: str, key: str) -> Any:
+    s = d.get(summary)
+    if s is None:
+        return None
+    if summary == "http":
+        if key == "status":
+            codes = s.get("status_codes") or [None]
+            return codes[0]
+        reqs = s.get("request_list") or [{}]
+        return reqs[0].get(key)
+    return s.get(key)
 
 
 def output_format(path: str, option: str) -> str:
@@ -82,6 +107,8 @@ def flat_row(rec: FlowRecord) -> dict[str, Any]:
     for k in TCP_ANALYSIS:
         row[f"orig_{k}"] = orig[k] if orig is not None else None
         row[f"resp_{k}"] = resp[k] if resp is not None else None
+    for name, summary, key in APP_COLUMNS:
+        row[name] = _app_value(d, summary, key)
     return {k: row.get(k) for k in FLAT_FIELDS}
 
 
@@ -114,8 +141,11 @@ def ecs_document(rec: FlowRecord, inputs: list[str] | None = None) -> dict[str, 
             inputs[rec.first_file] if rec.first_file < len(inputs) else None
         )
         flow["last_packet"]["path"] = inputs[rec.last_file] if rec.last_file < len(inputs) else None
+    for k in APP_KEYS:
+        if k in d:
+            flow[k] = d[k]
     start = _iso(rec.start_ns)
-    return {
+    doc: dict[str, Any] = {
         "@timestamp": start,
         "ecs": {"version": "8.11.0"},
         "event": {
@@ -144,6 +174,57 @@ def ecs_document(rec: FlowRecord, inputs: list[str] | None = None) -> dict[str, 
         "network": network,
         "netsift": {"flow": flow},
     }
+    doc.update(_ecs_app(d))
+    return doc
+
+
+def _ecs_app(d: dict[str, Any]) -> dict[str, Any]:
+    """ECS fields of the flow's application summaries (the first query / hello / request)."""
+    out: dict[str, Any] = {}
+    dns = d.get("dns")
+    if dns is not None and "query" in dns:
+        e: dict[str, Any] = {"question": {"name": dns["query"]}}
+        if dns.get("qtype"):
+            e["question"]["type"] = dns["qtype"]
+        if "rcode" in dns:
+            e["response_code"] = dns["rcode"]
+        if dns.get("answers"):
+            e["answers"] = [{"data": a, "ttl": t} for a, t in zip(dns["answers"], dns["ttls"], strict=False)]
+        out["dns"] = e
+    hello = d.get("tls") or d.get("quic")
+    if hello is not None:
+        client = {k: hello[k] for k in ("ja3",) if hello.get(k)}
+        if hello.get("sni"):
+            client["server_name"] = hello["sni"]
+        t: dict[str, Any] = {}
+        if client:
+            t["client"] = client
+        if hello.get("ja3s"):
+            t["server"] = {"ja3s": hello["ja3s"]}
+        version = hello.get("version") if "tls" in d else None
+        if isinstance(version, str) and version.startswith("TLSv"):
+            t["version_protocol"], t["version"] = "tls", version[4:]
+        if hello.get("cipher"):
+            t["cipher"] = hello["cipher"]
+        if hello.get("alpn_chosen"):
+            t["next_protocol"] = hello["alpn_chosen"]
+        if t:
+            out["tls"] = t
+    http = d.get("http")
+    if http is not None and http.get("request_list"):
+        first = http["request_list"][0]
+        h: dict[str, Any] = {"request": {"method": first["method"]}}
+        codes = http.get("status_codes") or []
+        if codes and codes[0] is not None:
+            h["response"] = {"status_code": codes[0]}
+        out["http"] = h
+        if first.get("uri"):
+            out["url"] = {"original": first["uri"]}
+            if first.get("host"):
+                out["url"]["domain"] = first["host"].rsplit(":", 1)[0] if first["host"].count(":") == 1 else first["host"]
+        if first.get("user_agent"):
+            out["user_agent"] = {"original": first["user_agent"]}
+    return out
 
 
 class FlowWriter:
@@ -226,7 +307,8 @@ def _arrow_schema() -> Any:
 
     ints = {"ip_proto", "orig_p", "resp_p", "icmp_id", "vlan", "vlan_inner", "orig_pkts", "orig_ip_bytes",
             "orig_payload_bytes", "orig_bytes", "resp_pkts", "resp_ip_bytes", "resp_payload_bytes",
-            "resp_bytes", "first_file", "first_frame", "last_file", "last_frame", "datagrams_reassembled"}  # fmt: skip
+            "resp_bytes", "first_file", "first_frame", "last_file", "last_frame", "datagrams_reassembled",
+            "http_status"}  # fmt: skip
     floats = {"start_ts", "end_ts", "duration_s"}
     fields = []
     for name in FLAT_FIELDS:

@@ -274,6 +274,10 @@ RAW_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+#: Application summaries a record may carry (:attr:`FlowRecord.app`), in report order.
+APP_KEYS: tuple[str, ...] = ("dns", "tls", "quic", "http")
+
+
 class _RawFlow(NamedTuple):
     proto: int
     orig_hi: int
@@ -314,6 +318,9 @@ class _RawFlow(NamedTuple):
     summary_key: int
 
 
+_APP = len(RAW_FIELDS)
+
+
 class FlowRecord(_RawFlow):
     """One finished flow (what the report, the exports and detectors see).
 
@@ -327,7 +334,15 @@ class FlowRecord(_RawFlow):
 
     @classmethod
     def from_raw(cls, raw: tuple[Any, ...]) -> FlowRecord:
+        """A record from an engine's tuple; one extra item after :data:`RAW_FIELDS`, if
+        present, is the flow's application summary (:attr:`app`)."""
         return tuple.__new__(cls, raw)
+
+    @property
+    def app(self) -> dict[str, Any] | None:
+        """What the application layer read in this flow (:mod:`netsift.applayer`): its
+        ``service`` and ``dns``/``tls``/``quic``/``http`` summaries; None if nothing."""
+        return self[_APP] if len(self) > _APP else None  # type: ignore[return-value]
 
     @property
     def conn_state(self) -> str:
@@ -362,6 +377,15 @@ class FlowRecord(_RawFlow):
 
     @property
     def service(self) -> str | None:
+        """The protocol the payload showed (application layer), else the port's usual one."""
+        app = self.app
+        if app is not None and "service" in app:
+            return app["service"]  # type: ignore[no-any-return]
+        return self.port_service
+
+    @property
+    def port_service(self) -> str | None:
+        """The service the responder's port usually carries (:data:`SERVICES`)."""
         return SERVICES.get((self.proto, self.resp_p)) if self.proto in (_TCP, _UDP) else None
 
     @property
@@ -447,6 +471,14 @@ class FlowRecord(_RawFlow):
         )
         if self.proto == _TCP:
             d["tcp_analysis"] = {"orig": self.orig_tcp, "resp": self.resp_tcp}
+        app = self.app
+        if app is not None:
+            d["service_from"] = "payload" if "service" in app else "port"
+            for k in APP_KEYS:
+                if k in app:
+                    d[k] = app[k]
+        elif d["service"] is not None:
+            d["service_from"] = "port"
         return d
 
 

@@ -21,17 +21,20 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .applayer import AppLayer
 from .capture import CaptureReader, RecordBatch, sniff_format
 from .columns import LINK_TYPES, PacketColumns, link_type_name
 from .defrag import FragmentTracker, Reassembled
 from .errors import InputNotFoundError, NetsiftError, UsageError
 from .flow_summary import FlowSummary
-from .flows import FlowConfig, FlowRecord, FlowTable
+from .flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable, flow_id
 from .quality import verdict
 from .report import SCHEMA_VERSION, Report
 from .stats import TrafficStats
 
 ENGINES = ("fast", "scapy")
+_FIRST_FILE = RAW_FIELDS.index("first_file")
+_FIRST_FRAME = RAW_FIELDS.index("first_frame")
 
 #: Progress callback: (bytes of input consumed so far, total input bytes, packets so far).
 Progress = Callable[[int, int, int], None]
@@ -144,6 +147,7 @@ def analyze(
     flow_engine: str = "auto",
     flows_path: str | None = None,
     report_flows: int = 1000,
+    app: bool = True,
 ) -> Report:
     """Analyze captures and return the :class:`Report` (raises :class:`NetsiftError` on bad input).
 
@@ -151,13 +155,16 @@ def analyze(
     IP fragments reassembled (:mod:`netsift.defrag`) and the report gains ``flows``
     and ``fragments`` sections; ``flows_path`` streams every flow record to a file
     (:mod:`netsift.flow_export`); ``report_flows`` caps the flow records in the
-    report (the largest by bytes).
+    report (the largest by bytes).  With ``app`` (the default; needs ``flows``)
+    DNS, TLS, QUIC and HTTP are read from the flows' payloads
+    (:mod:`netsift.applayer`): the report gains ``dns``, ``tls`` and ``http``
+    sections and flow records their summaries.
     """
     if isinstance(paths, str):
         paths = [paths]
     with _few_gc_passes():
         return _analyze(paths, engine, top_n, progress, warn, flows, flow_config, flow_engine,
-                        flows_path, report_flows)  # fmt: skip
+                        flows_path, report_flows, app)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -188,6 +195,7 @@ def _analyze(
     flow_engine: str,
     flows_path: str | None,
     report_flows: int,
+    app: bool,
 ) -> Report:
     decode = _decoder(engine)
     plan = expand_inputs(paths)
@@ -207,7 +215,8 @@ def _analyze(
         table, used = _flow_table(config, flow_engine)
         writer = FlowWriter(flows_path, inputs=plan.files) if flows_path else None
         sessions = _Sessions(
-            table, used, FragmentTracker(), FlowSummary(max(top_n, report_flows)), writer, decode
+            table, used, FragmentTracker(), FlowSummary(max(top_n, report_flows)), writer, decode,
+            AppLayer() if app else None,
         )
     try:
         for index, path in enumerate(plan.files):
@@ -258,6 +267,8 @@ def _analyze(
     if sessions is not None:
         data["flows"] = sessions.flows_section(top_n, report_flows, flows_path)
         data["fragments"] = sessions.fragments.summary()
+        if sessions.app is not None:
+            data.update(sessions.app.sections(top_n))
     return Report(data)
 
 
@@ -272,7 +283,9 @@ class _Sessions:
         summary: FlowSummary,
         writer: Any,
         decode: Callable[[RecordBatch], PacketColumns],
+        app: AppLayer | None = None,
     ) -> None:
+        self.app = app
         self.table = table
         self.engine = engine
         self.fragments = fragments
@@ -282,8 +295,14 @@ class _Sessions:
 
     def update(self, cols: PacketColumns, batch: RecordBatch) -> None:
         done = self.fragments.update(cols, batch) if cols.is_fragment.any() else []
+        app = self.app
+        out = FlowOut(len(cols)) if app is not None else None
+        if app is not None and app.events is not None:
+            app.events = {}
         if not done:
-            self.table.update(cols, batch)
+            self.table.update(cols, batch, out=out)
+            if app is not None and out is not None:
+                app.update(cols, batch, out)
         else:
             # Keep packet order: a datagram enters the flow table right after the
             # fragment that completed it.  All of a batch's datagrams are decoded
@@ -294,6 +313,7 @@ class _Sessions:
             at = [at[k] for k in order]
             dbatch = _datagram_batch(done)
             dcols = self.decode(dbatch)
+            dout = FlowOut(len(dcols)) if app is not None else None
             frames = [(d.file_index, d.frames[-1]) for d in done]
             start = k = 0
             while k < len(done):
@@ -302,20 +322,35 @@ class _Sessions:
                 while k2 < len(done) and at[k2] == cut:
                     k2 += 1
                 if cut > start:
-                    self.table.update(cols, batch, start, cut)
+                    self.table.update(cols, batch, start, cut, out=out)
                     start = cut
-                self.table.update_reassembled(dcols, dbatch, frames[k:k2], k, k2)
+                self.table.update_reassembled(dcols, dbatch, frames[k:k2], k, k2, out=dout)
                 k = k2
             if start < len(cols):
-                self.table.update(cols, batch, start, len(cols))
+                self.table.update(cols, batch, start, len(cols), out=out)
+            if app is not None and out is not None and dout is not None:
+                app.update(cols, batch, out)
+                app.update(dcols, dbatch, dout, frames)
         self._sink()
 
     def _sink(self) -> None:
         raw = self.table.drain_raw()
+        if raw and self.app is not None:
+            raw = self._with_app(raw)
         if raw:
             self.summary.add(raw)
             if self.writer is not None:
                 self.writer.write(list(map(FlowRecord.from_raw, raw)))
+
+    def _with_app(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Finished flows with their application summaries appended (see FlowRecord.app)."""
+        assert self.app is not None
+        pop = self.app.pop
+        out = []
+        for r in raw:
+            info = pop(flow_id(r[_FIRST_FILE], r[_FIRST_FRAME]))
+            out.append(r if info is None else (*r, info))
+        return out
 
     def finish(self) -> None:
         self.fragments.finish()
@@ -323,6 +358,8 @@ class _Sessions:
         while self.table.finish(65_536):
             self._sink()
         self._sink()
+        if self.app is not None:
+            self.app.finish()
         if self.writer is not None:
             self.writer.close()
 

@@ -133,6 +133,7 @@ def render_summary(con: Console, data: dict[str, Any]) -> None:
     flows = data.get("flows")
     if flows:
         _render_flows(con, flows, data.get("fragments"))
+    _render_app(con, data)
     if data["anomalies"]:
         con.print("[bold]Decoder anomalies[/]: " + ", ".join(
             f"{k} {v:,}" for k, v in sorted(data["anomalies"].items(), key=lambda kv: -kv[1])))
@@ -174,6 +175,51 @@ def _render_flows(con: Console, flows: dict[str, Any], frags: dict[str, Any] | N
             line += "; [yellow]" + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in facts.items()) + "[/]"
         if c.get("fragments", 0) or facts:
             con.print(line, highlight=False)
+
+
+def _counts(d: dict[str, int], n: int = 6) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in list(d.items())[:n])
+
+
+def _render_app(con: Console, data: dict[str, Any]) -> None:
+    dns, tls, http = data.get("dns"), data.get("tls"), data.get("http")
+    if dns and dns["messages"]:
+        line = (f"[bold]DNS[/]: {dns['queries']:,} queries, {dns['responses']:,} responses"
+                f" ({dns['unanswered_queries']:,} queries unanswered)")
+        if dns["rtt"]:
+            line += f"; median RTT {dns['rtt']['median_ms']:.1f} ms"
+        con.print(line, highlight=False)
+        con.print(f"  types: {_counts(dns['by_qtype'])}; rcodes: {_counts(dns['by_rcode'])}", highlight=False)
+        nl = dns["query_name_length"]
+        if nl:
+            con.print(f"  query name length: mean {nl['mean']:.1f}, p95 {nl['p95']}, max {nl['max']}",
+                      highlight=False)
+        doms = dns["top_registered_domains"][:6]
+        if doms:
+            con.print("  top domains: " + ", ".join(f"{d['domain']} ({d['queries']:,})" for d in doms),
+                      highlight=False, markup=False)
+    if tls and (tls["client_hellos"] or tls["quic_client_hellos"] or tls["server_hellos"]):
+        con.print(f"[bold]TLS[/]: {tls['client_hellos']:,} client hellos, {tls['server_hellos']:,} server hellos,"
+                  f" {tls['quic_client_hellos']:,} QUIC; {tls['client_hellos_without_sni']:,} without SNI",
+                  highlight=False)
+        if tls["negotiated_versions"]:
+            con.print(f"  versions: {_counts(tls['negotiated_versions'])}", highlight=False)
+        snis = tls["top_snis"][:6]
+        if snis:
+            con.print("  top SNI: " + ", ".join(f"{s['sni']} ({s['hellos']:,})" for s in snis),
+                      highlight=False, markup=False)
+        for row in tls["ja4"][:5]:
+            ex = ", ".join(row["example_snis"][:2])
+            con.print(f"  JA4 {row['fingerprint']}: {row['hellos']:,} hellos from {row['clients']:,} clients"
+                      + (f" ({ex})" if ex else ""), highlight=False, markup=False)
+    if http and (http["requests"] or http["responses"]):
+        con.print(f"[bold]HTTP[/]: {http['requests']:,} requests, {http['responses']:,} responses;"
+                  f" methods {_counts(http['methods'])}; status {_counts(http['status_codes'])}",
+                  highlight=False)
+        hosts = http["top_hosts"][:6]
+        if hosts:
+            con.print("  top hosts: " + ", ".join(f"{h['host']} ({h['requests']:,})" for h in hosts),
+                      highlight=False, markup=False)
 
 
 def progress_bar(stream: IO[str]) -> Progress:

@@ -1,0 +1,1163 @@
+"""The application layer: DNS, TLS, QUIC and HTTP/1.x read from the flows' payloads.
+
+The stage runs after the flow table, which tells it for every packet which
+flow and direction it belongs to (:class:`netsift.flows.FlowOut`).  It keeps
+state per live flow only (bounded stream buffers, request queues) and hands
+each flow's application summary over when the flow ends, so memory follows
+the live flows, not the capture.
+
+What is read, and where
+    DNS     every UDP datagram to or from port 53, 5353 (mDNS) or 5355 (LLMNR),
+            reassembled IP fragments included, and TCP streams on port 53
+            (length-prefixed messages, several per segment or split across
+            segments).
+    TLS     the first bytes of each TCP direction, on any port: a handshake
+            record starts a hello that is reassembled across segments and
+            records until complete (at most :data:`MAX_HELLO_STREAM` bytes).
+    QUIC    UDP datagrams whose first packet is a long-header Initial of QUIC
+            v1 or v2, on any port (keys from the client's DCID, RFC 9001 §5).
+    HTTP    a TCP direction whose first bytes are an HTTP/1.x request line or
+            status line, on any port; the whole direction is then followed
+            (bodies skipped by their framing), so pipelined and keep-alive
+            requests are all seen.
+
+TCP streams are put in sequence order per direction: retransmitted bytes are
+dropped, a segment that arrives early waits (at most :data:`MAX_PENDING`
+segments), and a hole that never fills is skipped (HTTP resynchronises on the
+next head; a TLS hello with a hole is given up).  A direction is claimed by
+its first payload packet; after that only the directions a parser still reads
+(an incomplete hello, HTTP, DNS over TCP) reach Python at all: the others are
+filtered out with numpy, so bulk transfers cost nothing here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Final
+
+import numpy as np
+
+from . import dns as dnsmod
+from . import tls as tlsmod
+from .capture import RecordBatch
+from .columns import PacketColumns, ip_text
+from .flows import FlowOut
+from .http import Head, HeadAssembler
+from .quic import CryptoAssembler, QuicHello
+
+#: Largest TLS stream prefix buffered while a hello is incomplete.
+MAX_HELLO_STREAM: Final = 1 << 17
+#: Segments held per direction while waiting for a missing one.
+MAX_PENDING: Final = 32
+#: DNS messages per TCP stream read (zone transfers can be long).
+MAX_DNS_TCP_MESSAGES: Final = 10_000
+#: Outstanding DNS queries remembered per flow for RTT matching.
+MAX_OUTSTANDING: Final = 64
+#: Distinct keys each report counter keeps (Space-Saving bound beyond).
+COUNTER_CAP: Final = 20_000
+#: Answers and requests kept in a flow's summary.
+MAX_FLOW_ITEMS: Final = 10
+
+DNS_PORTS: Final = frozenset({53, 5353, 5355})
+_TCP, _UDP = 6, 17
+
+#: RR type mnemonics (IANA registry) for the report.
+QTYPE_NAMES: Final = {
+    1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 12: "PTR", 13: "HINFO", 15: "MX",
+    16: "TXT", 17: "RP", 18: "AFSDB", 24: "SIG", 25: "KEY", 28: "AAAA", 29: "LOC", 33: "SRV",
+    35: "NAPTR", 36: "KX", 37: "CERT", 39: "DNAME", 41: "OPT", 42: "APL", 43: "DS", 44: "SSHFP",
+    45: "IPSECKEY", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 49: "DHCID", 50: "NSEC3",
+    51: "NSEC3PARAM", 52: "TLSA", 53: "SMIMEA", 55: "HIP", 59: "CDS", 60: "CDNSKEY",
+    61: "OPENPGPKEY", 62: "CSYNC", 63: "ZONEMD", 64: "SVCB", 65: "HTTPS", 99: "SPF",
+    108: "EUI48", 109: "EUI64", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR",
+    253: "MAILB", 254: "MAILA", 255: "ANY", 256: "URI", 257: "CAA",
+}  # fmt: skip
+#: RCODE mnemonics (RFC 1035 §4.1.1, RFC 2136, RFC 6891, RFC 8914 registry).
+RCODE_NAMES: Final = {
+    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 11: "DSOTYPENI",
+    16: "BADVERS", 17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG",
+    22: "BADTRUNC", 23: "BADCOOKIE",
+}  # fmt: skip
+#: TLS versions by their wire code.
+TLS_VERSION_NAMES: Final = {
+    0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLSv1.0", 0x0302: "TLSv1.1",
+    0x0303: "TLSv1.2", 0x0304: "TLSv1.3", 0xFEFF: "DTLSv1.0", 0xFEFD: "DTLSv1.2",
+    0xFEFC: "DTLSv1.3",
+}  # fmt: skip
+#: QUIC v1 (RFC 9000) and v2 (RFC 9369) and the type bits of their Initial packets.
+_QUIC_INITIAL: Final = {b"\x00\x00\x00\x01": 0x00, b"\x6b\x33\x43\xcf": 0x10}
+_QUIC_VERSIONS: Final = tuple(_QUIC_INITIAL)
+
+_HTTP_METHODS: Final = (
+    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
+    b"TRACE ", b"PROPFIND ", b"PROPPATCH ", b"MKCOL ", b"COPY ", b"MOVE ", b"LOCK ",
+    b"UNLOCK ", b"SEARCH ", b"REPORT ", b"SUBSCRIBE ", b"NOTIFY ", b"PRI ",
+)  # fmt: skip
+
+
+def qtype_name(t: int | None) -> str | None:
+    return None if t is None else QTYPE_NAMES.get(t, f"TYPE{t}")
+
+
+def rcode_name(r: int) -> str:
+    return RCODE_NAMES.get(r, f"RCODE{r}")
+
+
+def tls_version_name(v: int | None) -> str | None:
+    if v is None:
+        return None
+    return TLS_VERSION_NAMES.get(v, f"0x{v:04x}")
+
+
+def _version_of_client(ch: tlsmod.ClientHello) -> int:
+    versions = [v for v in ch.supported_versions if not tlsmod.is_grease(v)]
+    return max(versions) if versions else ch.legacy_version
+
+
+def _version_of_server(sh: tlsmod.ServerHello) -> int:
+    return sh.supported_version if sh.supported_version is not None else sh.legacy_version
+
+
+# --------------------------------------------------------------------------- counters
+
+
+class BoundedCounter:
+    """Counts by key keeping at most ``cap`` keys (the heaviest).
+
+    When the table grows to twice ``cap`` it is cut back to the ``cap``
+    largest; ``max_dropped`` is the largest count ever dropped, so any key's
+    true count is at most its reported count plus ``max_dropped`` and a key
+    missing from the table had at most ``max_dropped`` (Misra–Gries style
+    bound, as :mod:`netsift.keyed`).
+    """
+
+    __slots__ = ("cap", "counts", "dropped_keys", "max_dropped")
+
+    def __init__(self, cap: int = COUNTER_CAP) -> None:
+        self.cap = cap
+        self.counts: Counter[Any] = Counter()
+        self.max_dropped = 0
+        self.dropped_keys = 0
+
+    def update(self, keys: Iterable[Any]) -> None:
+        self.counts.update(keys)
+        if len(self.counts) > 2 * self.cap:
+            self._trim()
+
+    def add(self, key: Any, k: int = 1) -> None:
+        self.counts[key] += k
+        if len(self.counts) > 2 * self.cap:
+            self._trim()
+
+    def _trim(self) -> None:
+        ranked = self.counts.most_common()
+        keep, drop = ranked[: self.cap], ranked[self.cap :]
+        self.max_dropped = max(self.max_dropped, max(k for _, k in drop))
+        self.dropped_keys += len(drop)
+        self.counts = Counter(dict(keep))
+
+    def top(self, n: int) -> list[tuple[Any, int]]:
+        return sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
+
+    @property
+    def approximate(self) -> bool:
+        return self.dropped_keys > 0
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+class _CappedSet:
+    """A set that stops growing at ``cap`` members (``full`` says it did)."""
+
+    __slots__ = ("cap", "full", "items")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.items: set[Any] = set()
+        self.full = False
+
+    def add(self, item: Any) -> None:
+        if len(self.items) < self.cap:
+            self.items.add(item)
+        elif item not in self.items:
+            self.full = True
+
+
+class _Keyed:
+    """Per-key records (e.g. per client) bounded like :class:`BoundedCounter`, by weight."""
+
+    def __init__(self, cap: int, make: Any) -> None:
+        self.cap = cap
+        self.make = make
+        self.rows: dict[Any, Any] = {}
+        self.dropped_keys = 0
+
+    def get(self, key: Any) -> Any:
+        row = self.rows.get(key)
+        if row is None:
+            if len(self.rows) >= 2 * self.cap:
+                ranked = sorted(self.rows.items(), key=lambda kv: -kv[1].weight)
+                self.dropped_keys += len(ranked) - self.cap
+                self.rows = dict(ranked[: self.cap])
+            row = self.rows[key] = self.make()
+        return row
+
+
+def _quantiles(hist: np.ndarray[Any, Any]) -> dict[str, Any] | None:
+    """mean/p50/p95/max of values given as a histogram (index = value)."""
+    n = int(hist.sum())
+    if not n:
+        return None
+    values = np.arange(len(hist))
+    cum = np.cumsum(hist)
+    return {
+        "count": n,
+        "mean": round(float((values * hist).sum()) / n, 2),
+        "p50": int(np.searchsorted(cum, (n + 1) // 2)),
+        "p95": int(np.searchsorted(cum, -(-95 * n // 100))),
+        "max": int(np.flatnonzero(hist)[-1]),
+    }
+
+
+def registered_domain(name: str) -> str:
+    """The registrable domain (public suffix + one label) of a DNS name, lower-cased.
+
+    Uses the Public Suffix List bundled with the ``publicsuffixlist`` package
+    (no download at run time).  A name that is itself a public suffix or a
+    single label is returned as is; the root is ``.``.
+    """
+    name = name.rstrip(".").lower()
+    if not name:
+        return "."
+    # The answer depends on the last few labels only: look those up (cached),
+    # and the whole name only when all of them are part of the answer.
+    labels = name.rsplit(".", _TAIL_LABELS)
+    tail = name if len(labels) <= _TAIL_LABELS else name[len(labels[0]) + 1 :]
+    out = _private_suffix(tail)
+    if out == tail and tail != name:
+        out = _private_suffix(name)
+    return out
+
+
+_TAIL_LABELS: Final = 4
+_PSL: Any = None
+_PSL_CACHE: dict[str, str] = {}
+
+
+def _private_suffix(name: str) -> str:
+    global _PSL
+    hit = _PSL_CACHE.get(name)
+    if hit is not None:
+        return hit
+    if _PSL is None:
+        from publicsuffixlist import PublicSuffixList
+
+        _PSL = PublicSuffixList()
+    out = _PSL.privatesuffix(name) or name
+    if len(_PSL_CACHE) > 100_000:
+        _PSL_CACHE.clear()
+    _PSL_CACHE[name] = out
+    return str(out)
+
+
+# --------------------------------------------------------------------------- per flow
+
+
+class _Stream:
+    """One TCP direction: in-order bytes for whichever parser claimed it."""
+
+    __slots__ = ("buf", "dns_messages", "http", "mode", "next_seq", "pending", "segments")
+
+    def __init__(self) -> None:
+        self.mode = ""  # "" undecided, "tls", "http", "dns", "done"
+        self.next_seq = -1
+        self.pending: list[tuple[int, bytes]] = []  # (offset from next_seq, data), sorted
+        self.buf = b""
+        self.http: HeadAssembler | None = None
+        self.segments = 0
+        self.dns_messages = 0
+
+
+class _AppFlow:
+    """Application state and summary of one live flow."""
+
+    __slots__ = ("client", "info", "queries", "requests", "streams")
+
+    def __init__(self) -> None:
+        self.streams: list[_Stream] | None = None
+        self.info: dict[str, Any] = {}
+        self.queries: dict[int, int] = {}  # DNS id -> ts of the unanswered query
+        self.requests: list[str] = []  # HTTP methods awaiting a response
+        self.client: tuple[int, int] | None = None
+
+
+def flow_key(code: int) -> int:
+    """The flow id part of a :class:`FlowOut` code."""
+    return code >> 1
+
+
+# --------------------------------------------------------------------------- report figures
+
+
+class _DnsClient:
+    __slots__ = ("len_max", "len_sum", "names", "nxdomain", "responses", "weight")
+
+    def __init__(self) -> None:
+        self.weight = 0  # queries
+        self.names: _CappedSet = _CappedSet(10_000)
+        self.len_sum = 0
+        self.len_max = 0
+        self.nxdomain = 0
+        self.responses = 0
+
+
+class DnsFigures:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.queries = 0
+        self.responses = 0
+        self.over_tcp = 0
+        self.answered = 0
+        self.by_qtype: Counter[str] = Counter()
+        self.by_rcode: Counter[str] = Counter()
+        self.by_opcode: Counter[int] = Counter()
+        self.qnames = BoundedCounter()
+        self.domains = BoundedCounter()
+        self.domain_names: dict[str, _CappedSet] = {}
+        self.name_len = np.zeros(256, dtype=np.int64)
+        self.rtt_us: list[int] = []
+        self.rtt_seen = 0
+        self.clients = _Keyed(COUNTER_CAP, _DnsClient)
+        self.anomalies: Counter[str] = Counter()
+        self.unanswered = 0
+
+    def rtt(self, us: int) -> None:
+        # keep the first 200,000 RTTs exactly, then a uniform sample (reservoir)
+        self.rtt_seen += 1
+        if len(self.rtt_us) < 200_000:
+            self.rtt_us.append(us)
+        else:
+            k = _det_rand(self.rtt_seen) % self.rtt_seen
+            if k < len(self.rtt_us):
+                self.rtt_us[k] = us
+
+    def section(self, top_n: int) -> dict[str, Any]:
+        rtt = None
+        if self.rtt_us:
+            a = np.array(self.rtt_us, dtype=np.int64)
+            rtt = {
+                "matched": self.rtt_seen,
+                "median_ms": round(float(np.median(a)) / 1000, 3),
+                "p95_ms": round(float(np.percentile(a, 95)) / 1000, 3),
+                "max_ms": round(float(a.max()) / 1000, 3),
+            }
+        clients = sorted(self.clients.rows.items(), key=lambda kv: (-kv[1].weight, kv[0]))
+        return {
+            "messages": self.messages,
+            "queries": self.queries,
+            "responses": self.responses,
+            "over_tcp": self.over_tcp,
+            "answered_queries": self.answered,
+            "unanswered_queries": self.unanswered,
+            "rtt": rtt,
+            "by_qtype": dict(_ranked(self.by_qtype)),
+            "by_rcode": dict(_ranked(self.by_rcode)),
+            "by_opcode": {str(k): v for k, v in _ranked(self.by_opcode)},
+            "query_name_length": _quantiles(self.name_len),
+            "top_qnames": [{"name": n, "queries": k} for n, k in self.qnames.top(top_n)],
+            "top_registered_domains": [
+                {
+                    "domain": d,
+                    "queries": k,
+                    "distinct_names": len(self.domain_names[d].items),
+                    "distinct_names_capped": self.domain_names[d].full,
+                }
+                for d, k in self.domains.top(top_n)
+            ],
+            "clients": {
+                "total": len(self.clients.rows) + self.clients.dropped_keys,
+                "top": [
+                    {
+                        "client": ip_text(*ip),
+                        "queries": c.weight,
+                        "responses": c.responses,
+                        "distinct_names": len(c.names.items),
+                        "distinct_names_capped": c.names.full,
+                        "mean_name_length": round(c.len_sum / c.weight, 2) if c.weight else None,
+                        "max_name_length": c.len_max,
+                        "nxdomain": c.nxdomain,
+                    }
+                    for ip, c in clients[:top_n]
+                ],
+            },
+            "anomalies": dict(_ranked(self.anomalies)),
+            "approximate": self.qnames.approximate or self.domains.approximate,
+        }
+
+
+class _TlsClient:
+    __slots__ = ("ja4", "snis", "weight")
+
+    def __init__(self) -> None:
+        self.weight = 0
+        self.snis = _CappedSet(50)
+        self.ja4 = _CappedSet(20)
+
+
+class _Print:
+    __slots__ = ("clients", "raw", "snis", "weight")
+
+    def __init__(self) -> None:
+        self.weight = 0
+        self.clients = _CappedSet(10_000)
+        self.snis = _CappedSet(5)
+        self.raw = ""
+
+
+class TlsFigures:
+    def __init__(self) -> None:
+        self.client_hellos = 0
+        self.server_hellos = 0
+        self.quic_hellos = 0
+        self.without_sni = 0
+        self.client_versions: Counter[str] = Counter()
+        self.server_versions: Counter[str] = Counter()
+        self.ciphers: Counter[str] = Counter()
+        self.alpn: Counter[str] = Counter()
+        self.snis = BoundedCounter()
+        self.sni_clients: dict[str, _CappedSet] = {}
+        self.clients = _Keyed(COUNTER_CAP, _TlsClient)
+        self.ja4 = _Keyed(COUNTER_CAP, _Print)
+        self.ja3 = _Keyed(COUNTER_CAP, _Print)
+        self.ja3s: Counter[str] = Counter()
+        self.anomalies: Counter[str] = Counter()
+
+    def section(self, top_n: int) -> dict[str, Any]:
+        def prints(table: _Keyed) -> list[dict[str, Any]]:
+            rows = sorted(table.rows.items(), key=lambda kv: (-len(kv[1].clients.items), -kv[1].weight, kv[0]))
+            return [
+                {
+                    "fingerprint": fp,
+                    "raw": p.raw,
+                    "hellos": p.weight,
+                    "clients": len(p.clients.items),
+                    "example_snis": sorted(p.snis.items),
+                }
+                for fp, p in rows[:top_n]
+            ]
+
+        clients = sorted(self.clients.rows.items(), key=lambda kv: (-kv[1].weight, kv[0]))
+        return {
+            "client_hellos": self.client_hellos,
+            "server_hellos": self.server_hellos,
+            "quic_client_hellos": self.quic_hellos,
+            "client_hellos_without_sni": self.without_sni,
+            "client_max_versions": dict(_ranked(self.client_versions)),
+            "negotiated_versions": dict(_ranked(self.server_versions)),
+            "negotiated_ciphers": dict(_ranked(self.ciphers)[:top_n]),
+            "alpn": dict(_ranked(self.alpn)[:top_n]),
+            "top_snis": [
+                {"sni": s, "hellos": k, "clients": len(self.sni_clients[s].items)}
+                for s, k in self.snis.top(top_n)
+            ],
+            "ja4": prints(self.ja4),
+            "ja3": prints(self.ja3),
+            "ja3s": [{"fingerprint": fp, "hellos": k} for fp, k in _ranked(self.ja3s)[:top_n]],
+            "clients": {
+                "total": len(self.clients.rows) + self.clients.dropped_keys,
+                "top": [
+                    {
+                        "client": ip_text(*ip),
+                        "hellos": c.weight,
+                        "snis": sorted(c.snis.items),
+                        "snis_capped": c.snis.full,
+                        "ja4": sorted(c.ja4.items),
+                    }
+                    for ip, c in clients[:top_n]
+                ],
+            },
+            "anomalies": dict(_ranked(self.anomalies)),
+            "approximate": self.snis.approximate,
+        }
+
+
+class HttpFigures:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.responses = 0
+        self.methods: Counter[str] = Counter()
+        self.status: Counter[str] = Counter()
+        self.versions: Counter[str] = Counter()
+        self.hosts = BoundedCounter()
+        self.user_agents = BoundedCounter()
+        self.content_types = BoundedCounter()
+        self.uris = BoundedCounter()
+        self.anomalies: Counter[str] = Counter()
+
+    def section(self, top_n: int) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "responses": self.responses,
+            "methods": dict(_ranked(self.methods)),
+            "status_codes": dict(_ranked(self.status)),
+            "versions": dict(_ranked(self.versions)),
+            "top_hosts": [{"host": h, "requests": k} for h, k in self.hosts.top(top_n)],
+            "top_user_agents": [
+                {"user_agent": u, "requests": k} for u, k in self.user_agents.top(top_n)
+            ],
+            "top_content_types": [
+                {"content_type": c, "messages": k} for c, k in self.content_types.top(top_n)
+            ],
+            "top_uris": [{"uri": u, "requests": k} for u, k in self.uris.top(top_n)],
+            "anomalies": dict(_ranked(self.anomalies)),
+            "approximate": self.hosts.approximate or self.user_agents.approximate,
+        }
+
+
+def _ranked(c: Counter[Any]) -> list[tuple[Any, int]]:
+    return sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0])))
+
+
+def _det_rand(n: int) -> int:
+    """A deterministic pseudo-random integer from ``n`` (reports must not vary between runs)."""
+    return int.from_bytes(hashlib.blake2b(n.to_bytes(8, "little"), digest_size=8).digest(), "little")
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+class AppLayer:
+    """Reads application protocols from the packets of live flows (see the module doc).
+
+    Call :meth:`update` after the flow table has processed the same rows with a
+    :class:`FlowOut`; call :meth:`pop` with a finished flow's id to take its
+    application summary (None when nothing was recognised).
+    """
+
+    def __init__(self, events: bool = False) -> None:
+        self.dns = DnsFigures()
+        self.tls = TlsFigures()
+        self.http = HttpFigures()
+        self.quic = CryptoAssembler()
+        self._flows: dict[int, _AppFlow] = {}
+        #: TCP directions (FlowOut codes) a parser is still reading
+        self._active: set[int] = set()
+        self._active_arr = np.zeros(0, dtype=np.int64)
+        self._active_dirty = False
+        self.peak_flows = 0
+        #: with ``events``: application fields by frame number, for ``netsift packets``
+        #: (the caller empties it between batches)
+        self.events: dict[int, dict[str, Any]] | None = {} if events else None
+        self._frames: list[tuple[int, int]] | None = None
+
+    # -- public -------------------------------------------------------------------------
+    def update(self, cols: PacketColumns, batch: RecordBatch, out: FlowOut,
+               frames: list[tuple[int, int]] | None = None) -> None:  # fmt: skip
+        """Read rows of ``cols`` the flow table placed in ``out``; ``frames``: the
+        (file, frame) of each row when the rows are reassembled datagrams."""
+        self._cols = cols
+        self._frames = frames
+        fid = out.fid
+        plen = cols.payload_len
+        has = (fid >= 0) & (plen > 0) & (cols.payload_off >= 0)
+        if not has.any():
+            return
+        proto = cols.ip_proto
+        udp = has & (proto == _UDP)
+        tcp = has & (proto == _TCP)
+        buf = batch.buf
+        mv = memoryview(buf)  # type: ignore[arg-type]
+        start = batch.off + cols.payload_off
+        # bytes of payload actually captured (snaplen)
+        avail = np.minimum(plen, cols.caplen - cols.payload_off)
+        if udp.any():
+            sport, dport = cols.sport, cols.dport
+            dns_rows = udp & (np.isin(sport, _DNS_PORT_ARR) | np.isin(dport, _DNS_PORT_ARR))
+            rest = udp & ~dns_rows & (avail >= 7)
+            if rest.any():
+                # the originator's QUIC Initials: long header (first two bits set),
+                # packet type 0 (v1) or 1 (v2); the version is checked per packet
+                r = np.flatnonzero(rest & ((fid & 1) == 0))
+                first = buf[start[r]]
+                r = r[((first & 0xC0) == 0xC0) & ((first & 0x30) <= 0x10)]
+                for i in r.tolist():
+                    o = int(start[i])
+                    payload = bytes(mv[o : o + int(avail[i])])
+                    version = payload[1:5]
+                    if version in _QUIC_VERSIONS and (payload[0] & 0x30) == _QUIC_INITIAL[version]:
+                        self._quic(i, int(fid[i]), payload)
+            if dns_rows.any():
+                self._dns_udp(cols, np.flatnonzero(dns_rows), fid, start, avail, mv)
+        if tcp.any():
+            seen = out.seen
+            # A direction's first payload claims it for a parser (or for none): decide
+            # those first, so that the rest of a new unclaimed direction -- bulk data --
+            # is filtered out here with the directions decided in earlier batches.
+            first = np.flatnonzero(tcp & (seen == 0))
+            claimed: list[int] = []
+            sports, dports = cols.sport, cols.dport
+            for i, code, o, n in zip(first.tolist(), fid[first].tolist(), start[first].tolist(),
+                                     avail[first].tolist(), strict=True):  # fmt: skip
+                head = bytes(mv[o : o + min(n, CLAIM_BYTES)])
+                kind = _claim_kind(head, int(sports[i]), int(dports[i]))
+                if n < MIN_CLAIM_BYTES or (kind and not (kind == "tls" and _hello_in_one_record(head, n))):
+                    claimed.append(code)  # later segments of this direction may matter
+            reading = self._active_codes(claimed)
+            later = np.flatnonzero(tcp & (seen > 0))
+            keep = later[np.isin(fid[later], reading)] if len(reading) else later[:0]
+            rows = np.union1d(first, keep) if len(keep) else first
+            if len(rows):
+                self._tcp_rows(cols, rows, fid, start, avail, mv)
+        live = len(self._flows)
+        if live > self.peak_flows:
+            self.peak_flows = live
+
+    def pop(self, flow_id: int) -> dict[str, Any] | None:
+        """Take a finished flow's application summary (and drop its state)."""
+        af = self._flows.pop(flow_id, None)
+        if af is None:
+            return None
+        for code in (flow_id << 1, (flow_id << 1) | 1):
+            if code in self._active:
+                self._active.discard(code)
+                self._active_dirty = True
+        if af.streams is not None:
+            for st in af.streams:
+                if st.http is not None:
+                    for head in st.http.close():
+                        self._http_head(af, head, -1)
+                    self._http_anomalies(st.http)
+        if af.queries:
+            self.dns.unanswered += len(af.queries)
+        return af.info or None
+
+    def finish(self) -> None:
+        """End of input: everything still live is counted (call :meth:`pop` per flow first)."""
+        for fid in list(self._flows):
+            self.pop(fid)
+        for code, k in self.quic.anomalies.items():
+            self.tls.anomalies[code] += k
+
+    def sections(self, top_n: int) -> dict[str, Any]:
+        return {
+            "dns": self.dns.section(top_n),
+            "tls": self.tls.section(top_n),
+            "http": self.http.section(top_n),
+        }
+
+    # -- DNS ------------------------------------------------------------------------------
+    def _flow(self, code: int) -> _AppFlow:
+        key = code >> 1
+        af = self._flows.get(key)
+        if af is None:
+            af = self._flows[key] = _AppFlow()
+        return af
+
+    def _dns_udp(self, cols: PacketColumns, rows: np.ndarray[Any, Any], fid: np.ndarray[Any, Any],
+                 start: np.ndarray[Any, Any], avail: np.ndarray[Any, Any], mv: memoryview) -> None:
+        summarize = dnsmod.summarize
+        msgs = [summarize(bytes(mv[o : o + n])) for o, n in zip(start[rows].tolist(), avail[rows].tolist(), strict=True)]
+        self._dns_messages(cols, rows, fid[rows].tolist(), msgs, False)
+
+    def _dns_messages(self, cols: PacketColumns, rows: np.ndarray[Any, Any], codes: list[int],
+                      msgs: list[dnsmod.DnsSummary], tcp: bool) -> None:  # fmt: skip
+        """Count DNS messages (rows ``rows`` of ``cols``, flows ``codes``) and fill their flows."""
+        f = self.dns
+        n = len(msgs)
+        f.messages += n
+        if tcp:
+            f.over_tcp += n
+        ts = cols.ts_ns[rows].tolist()
+        src_hi, src_lo = cols.ip_src_hi[rows].tolist(), cols.ip_src_lo[rows].tolist()
+        dst_hi, dst_lo = cols.ip_dst_hi[rows].tolist(), cols.ip_dst_lo[rows].tolist()
+        flows = self._flows
+        events = self.events
+        q_names: list[str] = []
+        q_types: list[int | None] = []
+        q_clients: list[tuple[int, int]] = []
+        r_codes: list[int] = []
+        r_clients: list[tuple[int, int]] = []
+        opcodes: list[int] = []
+        for k, s in enumerate(msgs):
+            code = codes[k]
+            key = code >> 1
+            af = flows.get(key)
+            if af is None:
+                af = flows[key] = _AppFlow()
+            info = af.info
+            d = info.get("dns")
+            if d is None:
+                info.setdefault("service", "dns")
+                d = info["dns"] = {"queries": 0, "responses": 0}
+            if s.anomalies:
+                f.anomalies.update(s.anomalies)
+                an = d.setdefault("anomalies", [])
+                an.extend(a for a in s.anomalies if a not in an)
+            flags = s.flags
+            opcodes.append((flags >> 11) & 0xF)
+            qname = s.qname
+            if events is not None:
+                events[self._frame(int(rows[k]))] = _dns_event(s)
+            if not flags & 0x8000:
+                d["queries"] += 1
+                if qname is not None:
+                    q_names.append(qname)
+                    q_types.append(s.qtype)
+                    q_clients.append((src_hi[k], src_lo[k]))
+                    if "query" not in d:
+                        d["query"] = qname
+                        d["qtype"] = qtype_name(s.qtype)
+                if len(af.queries) < MAX_OUTSTANDING:
+                    af.queries.setdefault(s.id, ts[k])
+            else:
+                d["responses"] += 1
+                r_codes.append(s.rcode)
+                r_clients.append((dst_hi[k], dst_lo[k]))
+                sent = af.queries.pop(s.id, None)
+                if sent is not None:
+                    f.answered += 1
+                    rtt = max(0, ts[k] - sent) // 1000
+                    f.rtt(rtt)
+                    if "rtt_ms" not in d:
+                        d["rtt_ms"] = round(rtt / 1000, 3)
+                if "rcode" not in d:
+                    d["rcode"] = rcode_name(s.rcode)
+                    if "query" not in d and qname is not None:
+                        d["query"] = qname
+                        d["qtype"] = qtype_name(s.qtype)
+                if s.answers and "answers" not in d:
+                    kept = s.answers[:MAX_FLOW_ITEMS]
+                    d["answers"] = [t if t is not None else qtype_name(rt) for rt, _, t in kept]
+                    d["ttls"] = [ttl for _, ttl, _ in kept]
+        # the report's figures, in bulk
+        f.by_opcode.update(opcodes)
+        f.responses += len(r_codes)
+        f.queries += n - len(r_codes)
+        if q_names:
+            f.by_qtype.update(QTYPE_NAMES.get(t, f"TYPE{t}") if t is not None else "?" for t in q_types)
+            f.qnames.update(q_names)
+            domains = list(map(registered_domain, q_names))
+            f.domains.update(domains)
+            lengths = [0 if q == "." else len(q) for q in q_names]
+            f.name_len += np.bincount(np.minimum(lengths, 255), minlength=256)[:256]
+            dn = f.domain_names
+            if len(dn) > 4 * COUNTER_CAP:
+                live = set(f.domains.counts)
+                f.domain_names = dn = {k: v for k, v in dn.items() if k in live}
+            clients = f.clients
+            for q, dom, c_key, length in zip(q_names, domains, q_clients, lengths, strict=True):
+                names = dn.get(dom)
+                if names is None:
+                    names = dn[dom] = _CappedSet(10_000)
+                names.add(q)
+                c = clients.get(c_key)
+                c.weight += 1
+                c.names.add(q)
+                c.len_sum += length
+                if length > c.len_max:
+                    c.len_max = length
+        if r_codes:
+            f.by_rcode.update(map(rcode_name, r_codes))
+            rows_ = f.clients.rows
+            for rc, c_key in zip(r_codes, r_clients, strict=True):
+                c = rows_.get(c_key)
+                if c is not None:
+                    c.responses += 1
+                    if rc == 3:
+                        c.nxdomain += 1
+
+    # -- QUIC -----------------------------------------------------------------------------
+    def _quic(self, i: int, code: int, payload: bytes) -> None:
+        hellos = self.quic.feed(payload, flow=code)
+        af = self._flow(code)
+        af.info.setdefault("service", "quic")
+        for h in hellos:
+            self._quic_hello(af, h, i, code)
+
+    def _quic_hello(self, af: _AppFlow, h: QuicHello, i: int, code: int) -> None:
+        q = af.info.setdefault("quic", {"version": f"0x{h.version:08x}"})
+        ch = h.client_hello
+        if ch is None or "sni" in q or "ja4" in q:
+            return
+        self.tls.quic_hellos += 1
+        fp = tlsmod.client_fingerprints(ch, "q")
+        q.update({"sni": ch.sni, "alpn": [_alpn_text(a) for a in ch.alpn], "ja4": fp.ja4.hash,
+                  "ja4_r": fp.ja4.raw})  # fmt: skip
+        self._client_figures(af, ch, fp, i, quic=True)
+        if self.events is not None:
+            self.events.setdefault(self._frame(i), {}).update(_client_event(ch, fp))
+
+    # -- TCP ------------------------------------------------------------------------------
+    def _tcp_rows(self, cols: PacketColumns, rows: np.ndarray[Any, Any], fid: np.ndarray[Any, Any],
+                  start: np.ndarray[Any, Any], avail: np.ndarray[Any, Any], mv: memoryview) -> None:
+        seqs = cols.tcp_seq[rows].tolist()
+        plens = cols.payload_len[rows].tolist()
+        sports = cols.sport[rows].tolist()
+        dports = cols.dport[rows].tolist()
+        ts = cols.ts_ns[rows].tolist()
+        flows = self._flows
+        for k, (i, code, o, n) in enumerate(zip(rows.tolist(), fid[rows].tolist(), start[rows].tolist(),
+                                                avail[rows].tolist(), strict=True)):  # fmt: skip
+            key = code >> 1
+            af = flows.get(key)
+            if af is None:
+                af = flows[key] = _AppFlow()
+            streams = af.streams
+            if streams is None:
+                streams = af.streams = [_Stream(), _Stream()]
+            st = streams[code & 1]
+            if st.mode == "done":
+                continue
+            self._segment(af, st, code, i, seqs[k], bytes(mv[o : o + n]), plens[k], sports[k],
+                          dports[k], ts[k])  # fmt: skip
+
+    def _segment(self, af: _AppFlow, st: _Stream, code: int, i: int, seq: int, data: bytes,
+                 wire_len: int, sport: int, dport: int, ts: int) -> None:  # fmt: skip
+        if st.next_seq < 0:
+            st.next_seq = seq
+        rel = (seq - st.next_seq) & 0xFFFFFFFF
+        if rel >= 0x80000000:  # before next_seq: a retransmission, maybe with new bytes
+            back = 0x100000000 - rel
+            if back >= len(data):
+                return
+            data = data[back:]
+            wire_len -= back
+            rel = 0
+        if rel > 0:
+            # a segment ahead of the next expected byte: hold it while a few more arrive
+            if len(st.pending) < MAX_PENDING:
+                bisect.insort(st.pending, (rel, data))
+                return
+            # a hole that is not going to fill: skip to the earliest held segment
+            first_rel = st.pending[0][0]
+            self._gap(af, st, code, first_rel)
+            self._rebase(st, first_rel)
+            rel -= first_rel
+            if rel > 0:
+                bisect.insort(st.pending, (rel, data))
+                self._drain_pending(af, st, code, i, sport, dport, ts)
+                return
+        self._deliver(af, st, code, i, data, sport, dport, ts)
+        if len(data) < wire_len:  # cut by the snaplen: the rest is a hole
+            self._gap(af, st, code, wire_len - len(data))
+            st.next_seq = (st.next_seq + wire_len - len(data)) & 0xFFFFFFFF
+        if st.pending:
+            self._drain_pending(af, st, code, i, sport, dport, ts)
+
+    def _rebase(self, st: _Stream, by: int) -> None:
+        st.next_seq = (st.next_seq + by) & 0xFFFFFFFF
+        st.pending = [(r - by, d) for r, d in st.pending]
+
+    def _drain_pending(self, af: _AppFlow, st: _Stream, code: int, i: int, sport: int, dport: int,
+                       ts: int) -> None:  # fmt: skip
+        while st.pending and st.mode != "done":
+            rel, data = st.pending[0]
+            if rel > 0:
+                return
+            st.pending.pop(0)
+            if -rel >= len(data):
+                continue
+            data = data[-rel:]
+            self._deliver(af, st, code, i, data, sport, dport, ts)
+
+    def _deliver(self, af: _AppFlow, st: _Stream, code: int, i: int, data: bytes, sport: int,
+                 dport: int, ts: int) -> None:  # fmt: skip
+        st.next_seq = (st.next_seq + len(data)) & 0xFFFFFFFF
+        if st.pending:
+            st.pending = [(r - len(data), d) for r, d in st.pending]
+        st.segments += 1
+        mode = st.mode
+        if not mode:
+            if len(data) < MIN_CLAIM_BYTES and not (sport == 53 or dport == 53):
+                self._activate(code)  # decide on the next payload
+                return
+            mode = st.mode = self._claim(af, st, code, data, sport, dport)
+            if mode == "done":
+                self._done(af, st, code)
+                return
+        if mode == "tls":
+            self._tls_bytes(af, st, code, i, data)
+        elif mode == "http":
+            assert st.http is not None
+            for head in st.http.feed(data):
+                self._http_head(af, head, i)
+        elif mode == "dns":
+            st.buf += data
+            msgs, st.buf = dnsmod.split_tcp_messages(st.buf)
+            for m in msgs:
+                st.dns_messages += 1
+                if st.dns_messages > MAX_DNS_TCP_MESSAGES:
+                    self._done(af, st, code)
+                    return
+                self._dns_message_tcp(i, code, m, ts)
+
+    def _claim(self, af: _AppFlow, st: _Stream, code: int, data: bytes, sport: int, dport: int) -> str:
+        """Which parser reads this direction, from its first bytes (and ports for DNS)."""
+        kind = _claim_kind(data, sport, dport)
+        if not kind:
+            return "done"
+        self._activate(code)
+        if kind == "http":
+            response = data.startswith(b"HTTP/")
+            st.http = HeadAssembler("response" if response else "request")
+            if response:
+                requests = af.requests
+                st.http.request_of = lambda head: requests.pop(0) if requests else None
+            af.info.setdefault("service", "http")
+        return kind
+
+    def _active_codes(self, extra: list[int]) -> np.ndarray[Any, Any]:
+        """Sorted codes of the directions a parser reads, plus ``extra``."""
+        if self._active_dirty:
+            self._active_arr = np.fromiter(self._active, dtype=np.int64, count=len(self._active))
+            self._active_arr.sort()
+            self._active_dirty = False
+        if not extra:
+            return self._active_arr
+        return np.union1d(self._active_arr, np.array(extra, dtype=np.int64))
+
+    def _activate(self, code: int) -> None:
+        self._active.add(code)
+        self._active_dirty = True
+
+    def _done(self, af: _AppFlow, st: _Stream, code: int) -> None:
+        st.mode = "done"
+        st.buf = b""
+        st.pending = []
+        if code in self._active:
+            self._active.discard(code)
+            self._active_dirty = True
+
+    def _gap(self, af: _AppFlow, st: _Stream, code: int, n: int) -> None:
+        if st.mode == "http" and st.http is not None:
+            st.http.gap(n)
+        elif st.mode in ("tls", "dns") or not st.mode:
+            if st.mode == "tls":
+                self.tls.anomalies["tls_hello_gap"] += 1
+            self._done(af, st, code)
+
+    # -- TLS ------------------------------------------------------------------------------
+    def _tls_bytes(self, af: _AppFlow, st: _Stream, code: int, i: int, data: bytes) -> None:
+        st.buf += data
+        read = tlsmod.read_hello(st.buf)
+        if not read.complete:
+            if "tls_not_handshake" in read.anomalies or "tls_unexpected_message" in read.anomalies:
+                self._done(af, st, code)
+            elif len(st.buf) > MAX_HELLO_STREAM:
+                self.tls.anomalies["tls_hello_over_bound"] += 1
+                self._done(af, st, code)
+            return
+        self._done(af, st, code)
+        hello = read.hello
+        for a in read.anomalies:
+            self.tls.anomalies[a] += 1
+        if isinstance(hello, tlsmod.ClientHello):
+            fp = tlsmod.client_fingerprints(hello, "t")
+            t = af.info.setdefault("tls", {})
+            af.info["service"] = "ssl"
+            t.update({
+                "client_version": tls_version_name(_version_of_client(hello)),
+                "sni": hello.sni,
+                "alpn": [_alpn_text(a) for a in hello.alpn],
+                "ja3": fp.ja3.hash,
+                "ja3n": fp.ja3n.hash,
+                "ja4": fp.ja4.hash,
+                "ja4_r": fp.ja4.raw,
+            })  # fmt: skip
+            self._client_figures(af, hello, fp, i, quic=False)
+            if self.events is not None:
+                self.events.setdefault(self._frame(i), {}).update(_client_event(hello, fp))
+        elif isinstance(hello, tlsmod.ServerHello):
+            self.tls.server_hellos += 1
+            ja3s = tlsmod.server_fingerprint(hello)
+            version = tls_version_name(_version_of_server(hello))
+            t = af.info.setdefault("tls", {})
+            af.info["service"] = "ssl"
+            cipher = None if hello.cipher_suite is None else f"0x{hello.cipher_suite:04x}"
+            t.update({"version": version, "cipher": cipher, "ja3s": ja3s.hash})
+            if hello.alpn:
+                t["alpn_chosen"] = _alpn_text(hello.alpn[0])
+            self.tls.server_versions[version or "?"] += 1
+            if cipher is not None:
+                self.tls.ciphers[cipher] += 1
+            self.tls.ja3s[ja3s.hash] += 1
+            if self.events is not None:
+                self.events.setdefault(self._frame(i), {}).update({
+                    "tls.handshake.type": 2,
+                    "tls.handshake.ja3s": ja3s.hash,
+                    "tls.handshake.ja3s_full": ja3s.raw,
+                })  # fmt: skip
+
+    def _client_figures(self, af: _AppFlow, ch: tlsmod.ClientHello, fp: Any, i: int,
+                        quic: bool) -> None:  # fmt: skip
+        f = self.tls
+        if not quic:
+            f.client_hellos += 1
+        client = af.client
+        if client is None:
+            client = af.client = self._sender(i)
+        f.client_versions[tls_version_name(_version_of_client(ch)) or "?"] += 1
+        if ch.alpn:
+            f.alpn[_alpn_text(ch.alpn[0])] += 1
+        c = f.clients.get(client)
+        c.weight += 1
+        c.ja4.add(fp.ja4.hash)
+        if ch.sni is None:
+            f.without_sni += 1
+        else:
+            c.snis.add(ch.sni)
+            f.snis.add(ch.sni)
+            s = f.sni_clients.get(ch.sni)
+            if s is None:
+                if len(f.sni_clients) > 4 * COUNTER_CAP:
+                    live = set(f.snis.counts)
+                    f.sni_clients = {k: v for k, v in f.sni_clients.items() if k in live}
+                s = f.sni_clients[ch.sni] = _CappedSet(10_000)
+            s.add(client)
+        for table, p in ((f.ja4, fp.ja4), (f.ja3, fp.ja3)):
+            row = table.get(p.hash)
+            row.weight += 1
+            row.raw = p.raw
+            row.clients.add(client)
+            if ch.sni is not None:
+                row.snis.add(ch.sni)
+
+    def _frame(self, i: int) -> int:
+        return self._frames[i][1] if self._frames is not None else int(self._cols.frame[i])
+
+    def _sender(self, i: int) -> tuple[int, int]:
+        c = self._cols
+        return int(c.ip_src_hi[i]), int(c.ip_src_lo[i])
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def _http_head(self, af: _AppFlow, head: Head, i: int) -> None:
+        f = self.http
+        h = af.info.setdefault("http", {"requests": 0, "responses": 0})
+        f.versions[head.version] += 1
+        if head.content_type:
+            f.content_types.add(head.content_type.split(";")[0].strip().lower())
+        if head.kind == "request":
+            f.requests += 1
+            h["requests"] += 1
+            method = head.method or "?"
+            f.methods[method] += 1
+            host = head.host
+            if host is not None:
+                f.hosts.add(host)
+            if head.user_agent is not None:
+                f.user_agents.add(head.user_agent)
+            if head.target is not None:
+                f.uris.add(head.target)
+            if len(af.requests) < 1000:
+                af.requests.append(method)
+            reqs = h.setdefault("request_list", [])
+            if len(reqs) < MAX_FLOW_ITEMS:
+                reqs.append({"method": method, "host": host, "uri": head.target,
+                             "user_agent": head.user_agent})  # fmt: skip
+            ev = self.events.setdefault(self._frame(i), {}) if self.events is not None and i >= 0 else None
+            if ev is not None and "http.request.method" not in ev:  # a frame shows its first head
+                ev.update({
+                    "http.request.method": method,
+                    "http.host": host,
+                    "http.request.uri": head.target,
+                    "http.user_agent": head.user_agent,
+                    "http.request.version": head.version,
+                })  # fmt: skip
+        else:
+            f.responses += 1
+            h["responses"] += 1
+            status = head.status
+            f.status[str(status)] += 1
+            codes = h.setdefault("status_codes", [])
+            if len(codes) < MAX_FLOW_ITEMS:
+                codes.append(status)
+            ev = self.events.setdefault(self._frame(i), {}) if self.events is not None and i >= 0 else None
+            if ev is not None and "http.response.code" not in ev:  # a frame shows its first head
+                ev.update({
+                    "http.response.code": status,
+                    "http.response.version": head.version,
+                    "http.content_type": head.content_type,
+                })  # fmt: skip
+
+    def _http_anomalies(self, a: HeadAssembler) -> None:
+        self.http.anomalies.update(a.anomalies)
+
+    def _dns_message_tcp(self, i: int, code: int, m: bytes, ts: int) -> None:
+        self._dns_messages(self._cols, np.array([i]), [code], [dnsmod.summarize(m)], True)
+
+    _cols: PacketColumns
+
+
+def _alpn_text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _claim_kind(data: bytes, sport: int, dport: int) -> str:
+    """The parser a TCP direction's first payload bytes call for: dns, tls, http or '' (none).
+
+    HTTP: a status line, a request line with a registered method, or any method token
+    whose first line ends in an HTTP/1.x version (``CCM_POST / HTTP/1.1``).
+    """
+    if sport == 53 or dport == 53:
+        return "dns"
+    if len(data) >= 3 and data[0] == 0x16 and data[1] == 3:
+        return "tls"
+    if data.startswith(b"HTTP/1.") or data.startswith(_HTTP_METHODS) or _ANY_REQUEST.match(data):
+        return "http"
+    return ""
+
+
+#: A request line with an unregistered method: token, target, HTTP/1.x version (RFC 9112 §3).
+_ANY_REQUEST: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} [^\r\n]{1,200} HTTP/1\.[0-9]\r?\n")
+#: A first payload this short does not claim a direction (a keep-alive probe's byte).
+MIN_CLAIM_BYTES: Final = 4
+#: Bytes of a first payload the claim looks at.
+CLAIM_BYTES: Final = 256
+
+
+def _hello_in_one_record(head: bytes, n: int) -> bool:
+    """Whether a TLS direction's first segment (``n`` bytes, ``head`` its start) decides
+    it: the first record holds no hello (its handshake type is neither ClientHello nor
+    ServerHello), or the whole first hello is in this segment, inside the first record.
+    :func:`tls.read_hello` then reads nothing more of the direction."""
+    if len(head) < 9:
+        return False
+    if head[5] not in (1, 2):
+        return True
+    record = int.from_bytes(head[3:5], "big")
+    message = int.from_bytes(head[6:9], "big") + 4
+    return message <= record and 5 + message <= n
+
+
+def _dns_event(s: dnsmod.DnsSummary) -> dict[str, Any]:
+    return {
+        "dns.id": s.id,
+        "dns.flags.response": int(bool(s.flags & 0x8000)),
+        "dns.flags.rcode": s.rcode,
+        "dns.qry.name": s.qname,
+        "dns.qry.type": s.qtype,
+        "dns.count.answers": s.counts[1],
+        "dns.a": ",".join(t for rt, _, t in s.answers if rt == 1 and t) or None,
+        "dns.aaaa": ",".join(t for rt, _, t in s.answers if rt == 28 and t) or None,
+    }
+
+
+def _client_event(ch: tlsmod.ClientHello, fp: Any) -> dict[str, Any]:
+    return {
+        "tls.handshake.type": 1,
+        "tls.handshake.extensions_server_name": ch.sni,
+        "tls.handshake.ja3": fp.ja3.hash,
+        "tls.handshake.ja3_full": fp.ja3.raw,
+        "tls.handshake.ja4": fp.ja4.hash,
+        "tls.handshake.ja4_r": fp.ja4.raw,
+        "tls.handshake.extensions_alpn_str": ",".join(_alpn_text(a) for a in ch.alpn) or None,
+    }
+
+
+_DNS_PORT_ARR: Final = np.array(sorted(DNS_PORTS), dtype=np.uint16)

@@ -1,0 +1,346 @@
+"""The application layer in the pipeline: streams put in order, hellos and heads across
+segments, DNS over UDP, TCP and fragments, QUIC, flow summaries, report sections, packet fields.
+
+Captures are generated with Scapy (explicit MACs) except where a real hello is the point.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scapy.all import (
+    DNS,
+    DNSQR,
+    DNSRR,
+    IP,
+    TCP,
+    UDP,
+    Ether,
+    Packet,
+    PcapWriter,
+    Raw,
+    fragment,
+    rdpcap,
+)
+from scapy.layers.inet6 import IPv6
+
+from netsift import tls
+from netsift.applayer import AppLayer, BoundedCounter, registered_domain
+from netsift.cli import cli
+from netsift.pipeline import analyze
+
+MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
+A4, B4, C4 = "10.0.0.1", "10.0.0.2", "10.0.0.3"
+
+
+def write(tmp_path: Path, packets: list[tuple[float, Packet]], name: str = "gen.pcap") -> Path:
+    path = tmp_path / name
+    with PcapWriter(str(path), linktype=1, sync=True, nano=True) as w:
+        for ts, pkt in packets:
+            pkt.time = ts
+            w.write(pkt)
+    return path
+
+
+def seg(ts: float, src: str, dst: str, sp: int, dp: int, seq: int, data: bytes = b"",
+        flags: str = "PA", ack: int = 1) -> tuple[float, Packet]:  # fmt: skip
+    pkt = Ether(src=MAC_A, dst=MAC_B) / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
+    return ts, (pkt / Raw(data) if data else pkt)
+
+
+def connection(t: float, sp: int, dp: int, client: list[bytes], server: list[bytes],
+               cisn: int = 1000, sisn: int = 5000) -> list[tuple[float, Packet]]:  # fmt: skip
+    """A handshake, then the client's chunks, then the server's, as in-order segments."""
+    out = [
+        seg(t, A4, B4, sp, dp, cisn, flags="S", ack=0),
+        seg(t + 0.001, B4, A4, dp, sp, sisn, flags="SA", ack=cisn + 1),
+        seg(t + 0.002, A4, B4, sp, dp, cisn + 1, flags="A", ack=sisn + 1),
+    ]
+    seq = cisn + 1
+    for k, chunk in enumerate(client):
+        out.append(seg(t + 0.01 + k * 0.001, A4, B4, sp, dp, seq, chunk, ack=sisn + 1))
+        seq += len(chunk)
+    sseq = sisn + 1
+    for k, chunk in enumerate(server):
+        out.append(seg(t + 0.05 + k * 0.001, B4, A4, dp, sp, sseq, chunk, ack=seq))
+        sseq += len(chunk)
+    return out
+
+
+def chrome_hello(corpus_dir: Path) -> bytes:
+    """A real Chrome ClientHello record (FoxIO's tls-handshake capture, first hello)."""
+    for p in rdpcap(str(corpus_dir / "foxio-ja4/pcap/tls-handshake.pcapng")):
+        if TCP in p:
+            data = bytes(p[TCP].payload)
+            if data[:1] == b"\x16" and data[5:6] == b"\x01":
+                return data
+    raise AssertionError("no ClientHello in the capture")
+
+
+def records(report: Any) -> list[dict[str, Any]]:
+    return list(report["flows"]["records"])
+
+
+def only_flow(report: Any, **match: Any) -> dict[str, Any]:
+    found = [r for r in records(report) if all(r.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- TLS over TCP ----------------------------------------------------------------------------
+def test_hello_split_reordered_and_retransmitted(tmp_path: Path, corpus_dir: Path) -> None:
+    hello = chrome_hello(corpus_dir)
+    expected = tls.read_hello(hello).hello
+    assert isinstance(expected, tls.ClientHello)
+    want = tls.client_fingerprints(expected, "t")
+    parts = [hello[:100], hello[100:300], hello[300:]]
+    pkts = connection(1.0, 40000, 8443, parts, [])
+    # deliver the third segment before the second, and retransmit the first
+    pkts[4], pkts[5] = pkts[5], pkts[4]
+    pkts.insert(4, (pkts[3][0] + 0.0001, pkts[3][1].copy()))
+    cap = write(tmp_path, pkts)
+    report = analyze(str(cap))
+    rec = only_flow(report, resp_p=8443)
+    assert rec["service"] == "ssl" and rec["service_from"] == "payload"
+    assert rec["tls"]["sni"] == expected.sni
+    assert rec["tls"]["ja4"] == want.ja4.hash and rec["tls"]["ja3"] == want.ja3.hash
+    assert report["tls"]["client_hellos"] == 1
+    assert report["tls"]["top_snis"] == [{"sni": expected.sni, "hellos": 1, "clients": 1}]
+    assert report["tls"]["ja4"][0]["fingerprint"] == want.ja4.hash
+    assert report["tls"]["clients"]["top"][0]["client"] == A4
+
+
+def test_hello_fields_sit_on_the_completing_frame(tmp_path: Path, corpus_dir: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    hello = chrome_hello(corpus_dir)
+    cap = write(tmp_path, connection(1.0, 40001, 443, [hello[:200], hello[200:]], []))
+    with pytest.raises(SystemExit) as done:
+        cli.main(["packets", str(cap), "-e", "frame.number,tls.sni,tls.handshake.type",
+                  "--filter", "tls"], standalone_mode=True)  # fmt: skip
+    assert done.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    sni = tls.read_hello(hello).hello.sni  # type: ignore[union-attr]
+    assert lines[1:] == [f"5,{sni},1"]  # frames 1-3 handshake, 4 and 5 the two halves
+
+
+def test_a_hole_in_a_hello_gives_it_up(tmp_path: Path, corpus_dir: Path) -> None:
+    hello = chrome_hello(corpus_dir)
+    pkts = connection(1.0, 40002, 443, [hello[:100], hello[100:200], hello[200:]], [])
+    del pkts[4]  # the middle segment never arrives
+    report = analyze(str(write(tmp_path, pkts)))
+    rec = only_flow(report, resp_p=443)
+    assert "tls" not in rec and rec["service_from"] == "port"
+    assert report["tls"]["client_hellos"] == 0
+
+
+def test_bulk_payload_is_not_read_and_states_are_dropped(tmp_path: Path) -> None:
+    noise = bytes(range(256)) * 4
+    pkts = connection(1.0, 40003, 5001, [noise] * 50, [noise] * 50)
+    cap = write(tmp_path, pkts)
+    app = AppLayer()
+    from netsift.capture import CaptureReader
+    from netsift.decode_fast import decode
+    from netsift.flows import FlowOut, FlowTable, flow_id
+
+    table = FlowTable()
+    with CaptureReader(str(cap)) as rd:
+        for batch in rd.batches():
+            cols = decode(batch)
+            out = FlowOut(len(cols))
+            table.update(cols, batch, out=out)
+            app.update(cols, batch, out)
+    assert not app._active  # neither direction was claimed by a parser
+    table.finish()
+    for r in table.drain():
+        assert app.pop(flow_id(r.first_file, r.first_frame)) is None
+    assert not app._flows
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+def test_http_pipelined_split_and_on_any_port(tmp_path: Path) -> None:
+    req = (b"GET /a HTTP/1.1\r\nHost: one.example\r\nUser-Agent: probe/1\r\n\r\n"
+           b"HEAD /b HTTP/1.1\r\nHost: one.example\r\n\r\n"
+           b"POST /c HTTP/1.1\r\nHost: two.example\r\nContent-Length: 5\r\n\r\nhello")  # fmt: skip
+    resp = (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nabc"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n"  # HEAD: no body follows
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")  # fmt: skip
+    # the request stream cut in the middle of a header line, the responses in one segment
+    pkts = connection(1.0, 40010, 8888, [req[:30], req[30:]], [resp])
+    report = analyze(str(write(tmp_path, pkts)))
+    rec = only_flow(report, resp_p=8888)
+    assert rec["service"] == "http"
+    h = rec["http"]
+    assert (h["requests"], h["responses"]) == (3, 3)
+    assert [r["method"] for r in h["request_list"]] == ["GET", "HEAD", "POST"]
+    assert h["status_codes"] == [200, 200, 404]
+    sec = report["http"]
+    assert sec["methods"] == {"GET": 1, "HEAD": 1, "POST": 1}
+    assert sec["status_codes"] == {"200": 2, "404": 1}
+    assert sec["top_hosts"][0] == {"host": "one.example", "requests": 2}
+    assert sec["top_user_agents"] == [{"user_agent": "probe/1", "requests": 1}]
+
+
+def test_http_after_a_long_body_is_still_seen(tmp_path: Path) -> None:
+    """Followed directions are read past any size: a second request after 200 kB of body."""
+    body = b"x" * 200_000
+    req = b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n" + body
+    req += b"GET /after HTTP/1.1\r\nHost: h\r\n\r\n"
+    chunks = [req[i:i + 1400] for i in range(0, len(req), 1400)]
+    report = analyze(str(write(tmp_path, connection(1.0, 40011, 80, chunks, []))))
+    h = only_flow(report, resp_p=80)["http"]
+    assert [r["uri"] for r in h["request_list"]] == ["/up", "/after"]
+
+
+# --- DNS -------------------------------------------------------------------------------------
+def dns_pair(t: float, sport: int, name: str, qid: int, answers: list[str],
+             rcode: int = 0) -> list[tuple[float, Packet]]:  # fmt: skip
+    q = DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype="A"))
+    an = [DNSRR(rrname=name, type="A", ttl=60 + k, rdata=a) for k, a in enumerate(answers)]
+    r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=rcode, qd=DNSQR(qname=name, qtype="A"), an=an or None)
+    e = Ether(src=MAC_A, dst=MAC_B)
+    return [
+        (t, e / IP(src=A4, dst=C4) / UDP(sport=sport, dport=53) / q),
+        (t + 0.020, e / IP(src=C4, dst=A4) / UDP(sport=53, dport=sport) / r),
+    ]
+
+
+def test_dns_over_udp_summaries_and_section(tmp_path: Path) -> None:
+    pkts = dns_pair(1.0, 3001, "www.example.co.uk", 7, ["192.0.2.1", "192.0.2.2"])
+    pkts += dns_pair(2.0, 3002, "mail.example.co.uk", 8, [])
+    pkts += dns_pair(3.0, 3003, "nope.example.org", 9, [], rcode=3)
+    pkts.append((4.0, Ether(src=MAC_A, dst=MAC_B) / IP(src=B4, dst=C4) / UDP(sport=3004, dport=53)
+                 / DNS(id=10, qd=DNSQR(qname="lost.example.org"))))  # fmt: skip
+    report = analyze(str(write(tmp_path, pkts)))
+    rec = only_flow(report, orig_p=3001)
+    d = rec["dns"]
+    assert d["query"] == "www.example.co.uk" and d["qtype"] == "A" and d["rcode"] == "NOERROR"
+    assert d["answers"] == ["192.0.2.1", "192.0.2.2"] and d["ttls"] == [60, 61]
+    assert d["rtt_ms"] == pytest.approx(20.0, abs=0.01)
+    sec = report["dns"]
+    assert (sec["queries"], sec["responses"], sec["answered_queries"], sec["unanswered_queries"]) == (4, 3, 3, 1)
+    assert sec["by_rcode"] == {"NOERROR": 2, "NXDOMAIN": 1}
+    assert sec["top_registered_domains"][0] == {
+        "domain": "example.co.uk", "queries": 2, "distinct_names": 2, "distinct_names_capped": False}
+    top = {c["client"]: c for c in sec["clients"]["top"]}
+    assert top[A4]["queries"] == 3 and top[A4]["nxdomain"] == 1 and top[A4]["responses"] == 3
+    assert top[B4]["queries"] == 1 and top[B4]["responses"] == 0
+    assert sec["query_name_length"]["max"] == len("mail.example.co.uk")
+    assert sec["rtt"]["matched"] == 3
+
+
+def test_dns_over_tcp_split_and_batched(tmp_path: Path) -> None:
+    m1 = bytes(DNS(id=1, qd=DNSQR(qname="a.example.net")))
+    m2 = bytes(DNS(id=2, qd=DNSQR(qname="b.example.net", qtype="AAAA")))
+    framed = b"".join(len(m).to_bytes(2, "big") + m for m in (m1, m2))
+    r1 = bytes(DNS(id=1, qr=1, qd=DNSQR(qname="a.example.net"), an=DNSRR(rrname="a.example.net", rdata="192.0.2.9")))
+    rframed = len(r1).to_bytes(2, "big") + r1
+    pkts = connection(1.0, 40020, 53, [framed[:1], framed[1:20], framed[20:]], [rframed[:7], rframed[7:]])
+    report = analyze(str(write(tmp_path, pkts)))
+    d = only_flow(report, resp_p=53, transport="tcp")["dns"]
+    assert (d["queries"], d["responses"]) == (2, 1)
+    assert d["answers"] == ["192.0.2.9"]
+    assert report["dns"]["over_tcp"] == 3
+    assert report["dns"]["by_qtype"] == {"A": 1, "AAAA": 1}
+
+
+def test_dns_answer_in_fragments(tmp_path: Path) -> None:
+    name = "big.example.com"
+    an = [DNSRR(rrname=name, type="TXT", rdata=["t" * 200]) for _ in range(10)]
+    resp = IP(src=C4, dst=A4, id=77) / UDP(sport=53, dport=3333) / DNS(id=5, qr=1, qd=DNSQR(qname=name, qtype="TXT"), an=an)
+    frags = fragment(resp, fragsize=800)
+    assert len(frags) >= 3
+    q = IP(src=A4, dst=C4) / UDP(sport=3333, dport=53) / DNS(id=5, qd=DNSQR(qname=name, qtype="TXT"))
+    e = Ether(src=MAC_A, dst=MAC_B)
+    pkts = [(1.0, e / q)] + [(1.01 + k * 0.001, e / f) for k, f in enumerate(frags)]
+    report = analyze(str(write(tmp_path, pkts)))
+    d = only_flow(report, orig_p=3333)["dns"]
+    assert d["responses"] == 1 and len(d["answers"]) == 10 and d["answers"][0] == "t" * 200
+    assert report["dns"]["answered_queries"] == 1
+
+
+# --- QUIC ------------------------------------------------------------------------------------
+def test_quic_initial_from_a_real_capture(corpus_dir: Path) -> None:
+    report = analyze(str(corpus_dir / "foxio-ja4/pcap/quic-tls-handshake.pcapng"))
+    quic = [r for r in records(report) if "quic" in r]
+    assert quic and all(r["service"] == "quic" for r in quic)
+    assert all(r["quic"]["ja4"].startswith("q13") for r in quic if "ja4" in r["quic"])
+    assert report["tls"]["quic_client_hellos"] >= 1
+
+
+# --- the stage as a whole --------------------------------------------------------------------
+def test_no_app_option_and_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = write(tmp_path, dns_pair(1.0, 3001, "www.example.com", 1, ["192.0.2.1"]))
+    out = tmp_path / "r.json"
+    for extra, present in (([], True), (["--no-app"], False)):
+        with pytest.raises(SystemExit) as done:
+            cli.main(["analyze", str(cap), "-q", "-o", str(out), *extra])
+        assert done.value.code == 0
+        data = json.loads(out.read_text())
+        assert ("dns" in data) is present and ("tls" in data) is present
+        rec = data["flows"]["records"][0]
+        assert rec["service"] == "dns"
+        assert rec["service_from"] == ("payload" if present else "port")
+
+
+def test_summary_mentions_the_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = write(tmp_path, dns_pair(1.0, 3001, "www.example.com", 1, ["192.0.2.1"]))
+    with pytest.raises(SystemExit):
+        cli.main(["analyze", str(cap), "--no-progress"])
+    text = capsys.readouterr().out
+    assert "DNS: 1 queries, 1 responses" in text and "example.com (1)" in text
+
+
+def test_ipv6_and_vlan_flows(tmp_path: Path) -> None:
+    e = Ether(src=MAC_A, dst=MAC_B)
+    q = IPv6(src="2001:db8::1", dst="2001:db8::53") / UDP(sport=5000, dport=53) / DNS(id=3, qd=DNSQR(qname="v6.example"))
+    report = analyze(str(write(tmp_path, [(1.0, e / q)])))
+    assert report["dns"]["clients"]["top"][0]["client"] == "2001:db8::1"
+
+
+def test_bounded_counter_keeps_the_heaviest_and_says_so() -> None:
+    c = BoundedCounter(cap=10)
+    c.update(["big"] * 100)
+    c.update(f"n{k}" for k in range(1000))
+    assert c.top(1) == [("big", 100)]
+    assert c.approximate and len(c) <= 20 and c.max_dropped == 1
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("www.example.com", "example.com"), ("a.b.c.d.e.f.bbc.co.uk", "bbc.co.uk"),
+    ("x.y.z.s3.amazonaws.com", "z.s3.amazonaws.com"), ("co.uk", "co.uk"), ("localhost", "localhost"),
+    (".", "."), ("WWW.Example.COM.", "example.com"),
+])  # fmt: skip
+def test_registered_domain(name: str, want: str) -> None:
+    assert registered_domain(name) == want
+
+
+def test_exports_carry_the_summaries(tmp_path: Path, corpus_dir: Path) -> None:
+    import csv
+
+    hello = chrome_hello(corpus_dir)
+    sni = tls.read_hello(hello).hello.sni  # type: ignore[union-attr]
+    pkts = dns_pair(1.0, 3001, "www.example.com", 1, ["192.0.2.1"])
+    pkts += connection(2.0, 40030, 443, [hello], [])
+    pkts += connection(3.0, 40031, 80, [b"GET /x?y=1 HTTP/1.1\r\nHost: h.example:8080\r\nUser-Agent: ua/2\r\n\r\n"],
+                       [b"HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n"])  # fmt: skip
+    cap = write(tmp_path, pkts)
+    nd, cs = tmp_path / "f.ndjson", tmp_path / "f.csv"
+    analyze(str(cap), flows_path=str(nd))
+    analyze(str(cap), flows_path=str(cs))
+    docs = [json.loads(line) for line in nd.read_text().splitlines()]
+    by_port = {d["destination"]["port"]: d for d in docs}
+    assert by_port[53]["dns"] == {"question": {"name": "www.example.com", "type": "A"}, "response_code": "NOERROR",
+                                  "answers": [{"data": "192.0.2.1", "ttl": 60}]}  # fmt: skip
+    assert by_port[53]["network"]["protocol"] == "dns"
+    assert by_port[443]["tls"]["client"]["server_name"] == sni
+    assert by_port[443]["netsift"]["flow"]["tls"]["ja4"].startswith("t13d")
+    assert by_port[80]["http"] == {"request": {"method": "GET"}, "response": {"status_code": 301}}
+    assert by_port[80]["url"] == {"original": "/x?y=1", "domain": "h.example"}
+    assert by_port[80]["user_agent"] == {"original": "ua/2"}
+    rows = {r["resp_p"]: r for r in csv.DictReader(cs.open())}
+    assert rows["53"]["dns_query"] == "www.example.com" and rows["53"]["service_from"] == "payload"
+    assert rows["443"]["tls_sni"] == sni and rows["443"]["tls_ja4"].startswith("t13d")
+    assert (rows["80"]["http_host"], rows["80"]["http_status"]) == ("h.example:8080", "301")
