@@ -20,6 +20,7 @@ from .atomic import AtomicFile
 from .capture import CaptureReader
 from .errors import UsageError
 from .flow_export import output_format
+from .papp import AppFields, needs_app
 from .pfields import ALIASES, FIELDS, PROTOCOLS, Field, Mask, Values, render_json, render_text
 from .pfilter import PacketFilter
 
@@ -206,12 +207,17 @@ def run(
     """
     from .decode_fast import decode
 
+    app = None
+    if needs_app([f.name for f in fields], packet_filter.text if packet_filter is not None else None):
+        app = AppFields()
     try:
         for index, path in enumerate(files):
             reader = CaptureReader(path, file_index=index)
             with reader:
                 for batch in reader.batches():
                     cols = decode(batch)
+                    if app is not None:
+                        app.read(cols, batch)
                     mask = None
                     if packet_filter is not None:
                         mask = packet_filter.mask(cols, batch)
@@ -225,4 +231,7 @@ def run(
     except BaseException:
         sink.abort()
         raise
+    finally:
+        if app is not None:
+            app.close()
     return sink.rows
