@@ -190,16 +190,18 @@ def _scalar(text: str) -> Any:
 
 
 def suricata_checks(test_yaml: Path) -> tuple[str | None, list[dict[str, Any]]]:
-    """(pcap path relative to the test directory, [{"count": n, "match": {...}}, ...]).
+    """(pcap path relative to the test directory, [{"count": n, "match": {...}, ...}, ...]).
 
     ``test.yaml`` is read line by line: the top-level ``pcap:`` and, under
     ``checks:``, each ``- filter:`` with its ``count:`` and ``match:`` mapping
-    (dotted keys, scalar or flow-list values).  Other check kinds are ignored.
+    (dotted keys, scalar or flow-list values) and its own ``requires:`` mapping
+    (``{"count": n, "match": {...}, "requires": {...}}``).  Other check kinds are
+    ignored.
     """
     pcap: str | None = None
     checks: list[dict[str, Any]] = []
     cur: dict[str, Any] | None = None
-    in_match = False
+    in_match = in_requires = False
     match_indent = 0
     for raw in test_yaml.read_text(errors="replace").splitlines():
         line = raw.split(" #")[0].rstrip()
@@ -212,25 +214,27 @@ def suricata_checks(test_yaml: Path) -> tuple[str | None, list[dict[str, Any]]]:
             pcap = value if isinstance(value, str) and value not in ("false", "") else None
             continue
         if re.match(r"^\s*- filter:\s*$", line):
-            cur = {"count": None, "match": {}}
+            cur = {"count": None, "match": {}, "requires": {}}
             checks.append(cur)
-            in_match = False
+            in_match = in_requires = False
             continue
         if re.match(r"^\s*- \w", line) and indent <= 2:
             cur = None
             continue
         if cur is None:
             continue
-        if in_match and indent > match_indent:
+        if (in_match or in_requires) and indent > match_indent:
             k, _, v = line.strip().partition(":")
-            cur["match"][k.strip().strip("\"'")] = _scalar(v)
+            cur["match" if in_match else "requires"][k.strip().strip("\"'")] = _scalar(v)
             continue
-        in_match = False
+        in_match = in_requires = False
         m = re.match(r"^\s*count:\s*(\d+)", line)
         if m:
             cur["count"] = int(m.group(1))
         elif re.match(r"^\s*match:\s*$", line):
             in_match, match_indent = True, indent
+        elif indent > 0 and re.match(r"^\s*requires:\s*$", line):
+            in_requires, match_indent = True, indent
     return pcap, checks
 
 
@@ -263,3 +267,87 @@ def find_flows(flows: list[Flow], transport: str, a: Endpoint, b: Endpoint) -> l
             (same_endpoint(a, f.orig) and same_endpoint(b, f.resp))
             or (same_endpoint(b, f.orig) and same_endpoint(a, f.resp)))
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EveExpect:
+    """One field of one suricata-verify ``eve`` check, as netsift's flow summary names it.
+
+    ``field`` is ``query``, ``qtype``, ``rcode`` or ``answer`` (DNS) or ``sni`` or
+    ``version`` (TLS); ``src``/``dst`` are the event's endpoints when the check gives
+    them (either may be None), ``transport`` its ``proto``.
+    """
+
+    test: str
+    pcap: str
+    field: str
+    value: str
+    transport: str | None
+    src: tuple[Any, int | None] | None
+    dst: tuple[Any, int | None] | None
+    pcap_cnt: int | None
+    #: an answer's RR type, when the check gives it
+    rrtype: str | None = None
+    #: the check (or its test) ``requires`` an ``lt-version``: older Suricata behaviour
+    superseded: bool = False
+
+
+def _eve_endpoint(match: dict[str, Any], side: str) -> tuple[Any, int | None] | None:
+    ip, port = match.get(f"{side}_ip"), match.get(f"{side}_port")
+    if ip is None and port is None:
+        return None
+    host: Any = None
+    if ip is not None:
+        try:
+            host = ipaddress.ip_address(str(ip))
+        except ValueError:
+            host = str(ip)
+    return (host, int(port) if isinstance(port, int) else None)
+
+
+_ANSWER_RDATA = re.compile(r"^dns\.answers\[(\d+)\]\.rdata$")
+
+
+def eve_expectations(test: str, pcap: str, test_yaml: Path, requires: str = "") -> list[EveExpect]:
+    """The DNS and TLS field expectations of a ``test.yaml`` (``count`` >= 1 checks only).
+
+    Eve DNS comes in three layouts, all read: v1 (one event per query and per
+    answer RR: ``dns.type`` query/answer, ``dns.rrname``, ``dns.rrtype``,
+    ``dns.rdata``), v2 (``dns.type`` query/answer, answers under ``dns.answers[]``)
+    and v3 (``dns.type`` request/response, ``dns.queries[]``, ``dns.answers[]``).
+    ``requires`` is the test's requirement text (``suricata-verify/INDEX.tsv``).
+    """
+    out = []
+    for check in suricata_checks(test_yaml)[1]:
+        match, count = check["match"], check["count"]
+        event = match.get("event_type")
+        if event not in ("dns", "tls") or count == 0:
+            continue
+        transport = str(match["proto"]).lower() if "proto" in match else None
+        ends = (_eve_endpoint(match, "src"), _eve_endpoint(match, "dest"))
+        cnt = match.get("pcap_cnt") if isinstance(match.get("pcap_cnt"), int) else None
+        superseded = "lt-version" in requires or "lt-version" in check["requires"]
+        fields: list[tuple[str, Any, Any]] = []
+        if event == "tls":
+            fields += [(f, match[f"tls.{f}"], None) for f in ("sni", "version") if f"tls.{f}" in match]
+        else:
+            kind = str(match.get("dns.type", ""))
+            is_answer_rr = kind == "answer" and "dns.answers[0].rrname" not in match and (
+                "dns.rdata" in match or "dns.queries[0].rrname" not in match)
+            for key, value in match.items():
+                m = _ANSWER_RDATA.match(key)
+                if key == "dns.queries[0].rrname" or (key == "dns.rrname" and not is_answer_rr):
+                    fields.append(("query", value, None))
+                elif key == "dns.queries[0].rrtype" or (key == "dns.rrtype" and not is_answer_rr):
+                    fields.append(("qtype", value, None))
+                elif key == "dns.rcode" and (kind in ("answer", "response")
+                                             or str(match.get("dns.qr")) in ("True", "true")):  # fmt: skip
+                    fields.append(("rcode", value, None))
+                elif m:
+                    fields.append(("answer", value, match.get(f"dns.answers[{m.group(1)}].rrtype")))
+                elif key == "dns.rdata" and is_answer_rr:
+                    fields.append(("answer", value, match.get("dns.rrtype")))
+        for field, value, rrtype in fields:
+            out.append(EveExpect(test, pcap, field, str(value), transport, *ends, cnt,
+                                 None if rrtype is None else str(rrtype), superseded))  # fmt: skip
+    return out
