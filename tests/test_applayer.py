@@ -344,3 +344,20 @@ def test_exports_carry_the_summaries(tmp_path: Path, corpus_dir: Path) -> None:
     assert rows["53"]["dns_query"] == "www.example.com" and rows["53"]["service_from"] == "payload"
     assert rows["443"]["tls_sni"] == sni and rows["443"]["tls_ja4"].startswith("t13d")
     assert (rows["80"]["http_host"], rows["80"]["http_status"]) == ("h.example:8080", "301")
+
+
+def test_hello_retry_request_reads_the_second_hello(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tls-handshake.pcapng, port 50159: CH (119), HelloRetryRequest (124), CH2 (125), SH (133)."""
+    cap = corpus_dir / "foxio-ja4/pcap/tls-handshake.pcapng"
+    report = analyze(str(cap), report_flows=10**6)
+    rec = only_flow(report, orig_p=50159)
+    t = rec["tls"]
+    assert t["hello_retry_request"] is True
+    assert t["ja4"] == "t13d1516h2_8daaf6152771_e5627efa2ab1"  # FoxIO's JA4.1
+    assert t["retry_ja4"] == "t13d1515h2_8daaf6152771_f37e75b10bcc"  # FoxIO's JA4.2
+    assert t["version"] == "TLSv1.3" and t["ja3s"] == "15af977ce25de452b96affa2addb1036"
+    assert report["tls"]["hello_retry_requests"] == 5
+    with pytest.raises(SystemExit):
+        cli.main(["packets", str(cap), "-e", "frame.number,tls.handshake.type",
+                  "--filter", "tcp.port == 50159 and tls"])  # fmt: skip
+    assert capsys.readouterr().out.split() == ["frame.number,tls.handshake.type", "119,1", "124,2", "125,1", "133,2"]

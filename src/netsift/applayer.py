@@ -67,14 +67,19 @@ _TCP, _UDP = 6, 17
 
 #: RR type mnemonics (IANA registry) for the report.
 QTYPE_NAMES: Final = {
-    1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 12: "PTR", 13: "HINFO", 15: "MX",
-    16: "TXT", 17: "RP", 18: "AFSDB", 24: "SIG", 25: "KEY", 28: "AAAA", 29: "LOC", 33: "SRV",
-    35: "NAPTR", 36: "KX", 37: "CERT", 39: "DNAME", 41: "OPT", 42: "APL", 43: "DS", 44: "SSHFP",
-    45: "IPSECKEY", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 49: "DHCID", 50: "NSEC3",
-    51: "NSEC3PARAM", 52: "TLSA", 53: "SMIMEA", 55: "HIP", 59: "CDS", 60: "CDNSKEY",
-    61: "OPENPGPKEY", 62: "CSYNC", 63: "ZONEMD", 64: "SVCB", 65: "HTTPS", 99: "SPF",
-    108: "EUI48", 109: "EUI64", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR",
-    253: "MAILB", 254: "MAILA", 255: "ANY", 256: "URI", 257: "CAA",
+    1: "A", 2: "NS", 3: "MD", 4: "MF", 5: "CNAME", 6: "SOA", 7: "MB", 8: "MG", 9: "MR",
+    10: "NULL", 11: "WKS", 12: "PTR", 13: "HINFO", 14: "MINFO", 15: "MX", 16: "TXT", 17: "RP",
+    18: "AFSDB", 19: "X25", 20: "ISDN", 21: "RT", 22: "NSAP", 23: "NSAP-PTR", 24: "SIG",
+    25: "KEY", 26: "PX", 27: "GPOS", 28: "AAAA", 29: "LOC", 30: "NXT", 31: "EID",
+    32: "NIMLOC", 33: "SRV", 34: "ATMA", 35: "NAPTR", 36: "KX", 37: "CERT", 38: "A6",
+    39: "DNAME", 40: "SINK", 41: "OPT", 42: "APL", 43: "DS", 44: "SSHFP", 45: "IPSECKEY",
+    46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 49: "DHCID", 50: "NSEC3", 51: "NSEC3PARAM",
+    52: "TLSA", 53: "SMIMEA", 55: "HIP", 56: "NINFO", 57: "RKEY", 58: "TALINK", 59: "CDS",
+    60: "CDNSKEY", 61: "OPENPGPKEY", 62: "CSYNC", 63: "ZONEMD", 64: "SVCB", 65: "HTTPS",
+    99: "SPF", 100: "UINFO", 101: "UID", 102: "GID", 103: "UNSPEC", 104: "NID", 105: "L32",
+    106: "L64", 107: "LP", 108: "EUI48", 109: "EUI64", 249: "TKEY", 250: "TSIG", 251: "IXFR",
+    252: "AXFR", 253: "MAILB", 254: "MAILA", 255: "ANY", 256: "URI", 257: "CAA", 258: "AVC",
+    259: "DOA", 260: "AMTRELAY", 261: "RESINFO", 32768: "TA", 32769: "DLV",
 }  # fmt: skip
 #: RCODE mnemonics (RFC 1035 §4.1.1, RFC 2136, RFC 6891, RFC 8914 registry).
 RCODE_NAMES: Final = {
@@ -284,15 +289,45 @@ class _Stream:
         self.dns_messages = 0
 
 
+class _DnsState(list):  # type: ignore[type-arg]
+    """A flow's DNS state: [queries, responses, first qname, its qtype, first response
+    (summary tuple), first RTT (µs), outstanding {id: ts}, anomalies].
+
+    Kept as is in the finished flow's summary and rendered by :meth:`to_json` only
+    when the flow's record is (most DNS flows are only counted).
+    """
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d = self
+        out: dict[str, Any] = {"queries": d[0], "responses": d[1]}
+        if d[2] is not None:
+            out["query"], out["qtype"] = d[2], qtype_name(d[3])
+        r = d[4]
+        if r is not None:
+            out["rcode"] = rcode_name(r[2])
+            if "query" not in out and r[4] is not None:
+                out["query"], out["qtype"] = r[4], qtype_name(r[5])
+            if r[7]:
+                kept = r[7][:MAX_FLOW_ITEMS]
+                out["answers"] = [t if t is not None else qtype_name(rt) for rt, _, t in kept]
+                out["ttls"] = [ttl for _, ttl, _ in kept]
+        if d[6] is not None:
+            out["rtt_ms"] = round(d[6] / 1000, 3)
+        if d[8]:
+            out["anomalies"] = list(d[8])
+        return out
+
+
 class _AppFlow:
     """Application state and summary of one live flow."""
 
-    __slots__ = ("client", "info", "queries", "requests", "streams")
+    __slots__ = ("client", "info", "requests", "streams")
 
     def __init__(self) -> None:
         self.streams: list[_Stream] | None = None
         self.info: dict[str, Any] = {}
-        self.queries: dict[int, int] = {}  # DNS id -> ts of the unanswered query
         self.requests: list[str] = []  # HTTP methods awaiting a response
         self.client: tuple[int, int] | None = None
 
@@ -424,6 +459,7 @@ class TlsFigures:
     def __init__(self) -> None:
         self.client_hellos = 0
         self.server_hellos = 0
+        self.hello_retry_requests = 0
         self.quic_hellos = 0
         self.without_sni = 0
         self.client_versions: Counter[str] = Counter()
@@ -456,6 +492,7 @@ class TlsFigures:
         return {
             "client_hellos": self.client_hellos,
             "server_hellos": self.server_hellos,
+            "hello_retry_requests": self.hello_retry_requests,
             "quic_client_hellos": self.quic_hellos,
             "client_hellos_without_sni": self.without_sni,
             "client_max_versions": dict(_ranked(self.client_versions)),
@@ -546,6 +583,9 @@ class AppLayer:
         self.http = HttpFigures()
         self.quic = CryptoAssembler()
         self._flows: dict[int, _AppFlow] = {}
+        #: DNS state per flow: [queries, responses, first qname, its qtype, first response
+        #: (summary tuple), first RTT (µs), outstanding {id: ts}, anomalies]
+        self._dns_flows: dict[int, _DnsState] = {}
         #: TCP directions (FlowOut codes) a parser is still reading
         self._active: set[int] = set()
         self._active_arr = np.zeros(0, dtype=np.int64)
@@ -555,6 +595,7 @@ class AppLayer:
         #: (the caller empties it between batches)
         self.events: dict[int, dict[str, Any]] | None = {} if events else None
         self._frames: list[tuple[int, int]] | None = None
+        self._reopened: list[tuple[int, int]] = []
 
     # -- public -------------------------------------------------------------------------
     def update(self, cols: PacketColumns, batch: RecordBatch, out: FlowOut,
@@ -613,16 +654,33 @@ class AppLayer:
             keep = later[np.isin(fid[later], reading)] if len(reading) else later[:0]
             rows = np.union1d(first, keep) if len(keep) else first
             if len(rows):
+                self._reopened = []
                 self._tcp_rows(cols, rows, fid, start, avail, mv)
+                if self._reopened:
+                    # directions opened again mid-batch (a HelloRetryRequest): their
+                    # later rows of this batch were filtered out above; read them now
+                    codes = np.array([c for c, _ in self._reopened], dtype=np.int64)
+                    after = min(r for _, r in self._reopened)
+                    more = later[np.isin(fid[later], codes) & (later > after)]
+                    more = np.setdiff1d(more, rows)
+                    self._reopened = []
+                    if len(more):
+                        self._tcp_rows(cols, more, fid, start, avail, mv)
         live = len(self._flows)
         if live > self.peak_flows:
             self.peak_flows = live
 
     def pop(self, flow_id: int) -> dict[str, Any] | None:
         """Take a finished flow's application summary (and drop its state)."""
+        d = self._dns_flows.pop(flow_id, None) if self._dns_flows else None
         af = self._flows.pop(flow_id, None)
         if af is None:
-            return None
+            if d is None:
+                return None
+            return {"service": "dns", "dns": self._dns_summary(d)}
+        if d is not None:
+            af.info.setdefault("service", "dns")
+            af.info["dns"] = self._dns_summary(d)
         for code in (flow_id << 1, (flow_id << 1) | 1):
             if code in self._active:
                 self._active.discard(code)
@@ -633,13 +691,18 @@ class AppLayer:
                     for head in st.http.close():
                         self._http_head(af, head, -1)
                     self._http_anomalies(st.http)
-        if af.queries:
-            self.dns.unanswered += len(af.queries)
         return af.info or None
+
+    def _dns_summary(self, d: _DnsState) -> _DnsState:
+        """A finished flow's DNS state (rendered when its record is); counts its unanswered queries."""
+        if d[7]:
+            self.dns.unanswered += len(d[7])
+            d[7] = None
+        return d
 
     def finish(self) -> None:
         """End of input: everything still live is counted (call :meth:`pop` per flow first)."""
-        for fid in list(self._flows):
+        for fid in list(self._flows) + list(self._dns_flows):
             self.pop(fid)
         for code, k in self.quic.anomalies.items():
             self.tls.anomalies[code] += k
@@ -661,84 +724,75 @@ class AppLayer:
 
     def _dns_udp(self, cols: PacketColumns, rows: np.ndarray[Any, Any], fid: np.ndarray[Any, Any],
                  start: np.ndarray[Any, Any], avail: np.ndarray[Any, Any], mv: memoryview) -> None:
-        summarize = dnsmod.summarize
-        msgs = [summarize(bytes(mv[o : o + n])) for o, n in zip(start[rows].tolist(), avail[rows].tolist(), strict=True)]
+        summarize = _SUMMARIZE
+        msgs = [summarize(mv[o : o + n]) for o, n in zip(start[rows].tolist(), avail[rows].tolist(), strict=True)]
         self._dns_messages(cols, rows, fid[rows].tolist(), msgs, False)
 
     def _dns_messages(self, cols: PacketColumns, rows: np.ndarray[Any, Any], codes: list[int],
-                      msgs: list[dnsmod.DnsSummary], tcp: bool) -> None:  # fmt: skip
-        """Count DNS messages (rows ``rows`` of ``cols``, flows ``codes``) and fill their flows."""
+                      msgs: list[tuple[Any, ...]], tcp: bool) -> None:  # fmt: skip
+        """Count DNS messages (rows ``rows`` of ``cols``, flows ``codes``) and fill their flows.
+
+        ``msgs`` are :class:`netsift.dns.DnsSummary` tuples (or the C function's plain
+        tuples, same layout).  A flow's DNS state is a list (:data:`_D_FIELDS`), turned
+        into its summary when the flow ends: this loop runs once per message.
+        """
         f = self.dns
         n = len(msgs)
         f.messages += n
         if tcp:
             f.over_tcp += n
         ts = cols.ts_ns[rows].tolist()
-        src_hi, src_lo = cols.ip_src_hi[rows].tolist(), cols.ip_src_lo[rows].tolist()
-        dst_hi, dst_lo = cols.ip_dst_hi[rows].tolist(), cols.ip_dst_lo[rows].tolist()
-        flows = self._flows
+        flows = self._dns_flows
         events = self.events
-        q_names: list[str] = []
-        q_types: list[int | None] = []
-        q_clients: list[tuple[int, int]] = []
-        r_codes: list[int] = []
-        r_clients: list[tuple[int, int]] = []
-        opcodes: list[int] = []
+        q_at: list[int] = []
+        r_at: list[int] = []
         for k, s in enumerate(msgs):
-            code = codes[k]
-            key = code >> 1
-            af = flows.get(key)
-            if af is None:
-                af = flows[key] = _AppFlow()
-            info = af.info
-            d = info.get("dns")
-            if d is None:
-                info.setdefault("service", "dns")
-                d = info["dns"] = {"queries": 0, "responses": 0}
-            if s.anomalies:
-                f.anomalies.update(s.anomalies)
-                an = d.setdefault("anomalies", [])
-                an.extend(a for a in s.anomalies if a not in an)
-            flags = s.flags
-            opcodes.append((flags >> 11) & 0xF)
-            qname = s.qname
+            key = codes[k] >> 1
+            st = flows.get(key)
+            if st is None:
+                st = flows[key] = _DnsState((0, 0, None, None, None, None, None, None, None))
+            if s[8]:
+                f.anomalies.update(s[8])
+                if st[8] is None:
+                    st[8] = []
+                st[8].extend(a for a in s[8] if a not in st[8])
             if events is not None:
                 events[self._frame(int(rows[k]))] = _dns_event(s)
-            if not flags & 0x8000:
-                d["queries"] += 1
-                if qname is not None:
-                    q_names.append(qname)
-                    q_types.append(s.qtype)
-                    q_clients.append((src_hi[k], src_lo[k]))
-                    if "query" not in d:
-                        d["query"] = qname
-                        d["qtype"] = qtype_name(s.qtype)
-                if len(af.queries) < MAX_OUTSTANDING:
-                    af.queries.setdefault(s.id, ts[k])
+            if not s[1] & 0x8000:
+                st[0] += 1
+                if s[4] is not None:
+                    q_at.append(k)
+                    if st[2] is None:
+                        st[2], st[3] = s[4], s[5]
+                pending = st[7]
+                if pending is None:
+                    pending = st[7] = {}
+                if len(pending) < MAX_OUTSTANDING:
+                    pending.setdefault(s[0], ts[k])
             else:
-                d["responses"] += 1
-                r_codes.append(s.rcode)
-                r_clients.append((dst_hi[k], dst_lo[k]))
-                sent = af.queries.pop(s.id, None)
+                st[1] += 1
+                r_at.append(k)
+                pending = st[7]
+                sent = pending.pop(s[0], None) if pending else None
                 if sent is not None:
                     f.answered += 1
                     rtt = max(0, ts[k] - sent) // 1000
                     f.rtt(rtt)
-                    if "rtt_ms" not in d:
-                        d["rtt_ms"] = round(rtt / 1000, 3)
-                if "rcode" not in d:
-                    d["rcode"] = rcode_name(s.rcode)
-                    if "query" not in d and qname is not None:
-                        d["query"] = qname
-                        d["qtype"] = qtype_name(s.qtype)
-                if s.answers and "answers" not in d:
-                    kept = s.answers[:MAX_FLOW_ITEMS]
-                    d["answers"] = [t if t is not None else qtype_name(rt) for rt, _, t in kept]
-                    d["ttls"] = [ttl for _, ttl, _ in kept]
+                    if st[6] is None:
+                        st[6] = rtt
+                if st[4] is None:
+                    st[4] = s
         # the report's figures, in bulk
-        f.by_opcode.update(opcodes)
-        f.responses += len(r_codes)
-        f.queries += n - len(r_codes)
+        f.by_opcode.update(Counter((m[1] >> 11) & 0xF for m in msgs))
+        f.responses += len(r_at)
+        f.queries += n - len(r_at)
+        q_names = [msgs[k][4] for k in q_at]
+        q_types = [msgs[k][5] for k in q_at]
+        qr = rows[q_at] if q_at else rows[:0]
+        q_clients = list(zip(cols.ip_src_hi[qr].tolist(), cols.ip_src_lo[qr].tolist(), strict=True))
+        r_codes = [msgs[k][2] for k in r_at]
+        rr = rows[r_at] if r_at else rows[:0]
+        r_clients = list(zip(cols.ip_dst_hi[rr].tolist(), cols.ip_dst_lo[rr].tolist(), strict=True))
         if q_names:
             f.by_qtype.update(QTYPE_NAMES.get(t, f"TYPE{t}") if t is not None else "?" for t in q_types)
             f.qnames.update(q_names)
@@ -945,6 +999,11 @@ class AppLayer:
     # -- TLS ------------------------------------------------------------------------------
     def _tls_bytes(self, af: _AppFlow, st: _Stream, code: int, i: int, data: bytes) -> None:
         st.buf += data
+        if len(st.buf) >= 6 and st.buf[0] == 0x16 and st.buf[5] not in (1, 2):
+            # the first handshake message is not a hello (read_hello would say
+            # tls_unexpected_message): this direction has nothing for us
+            self._done(af, st, code)
+            return
         read = tlsmod.read_hello(st.buf)
         if not read.complete:
             if "tls_not_handshake" in read.anomalies or "tls_unexpected_message" in read.anomalies:
@@ -953,6 +1012,7 @@ class AppLayer:
                 self.tls.anomalies["tls_hello_over_bound"] += 1
                 self._done(af, st, code)
             return
+        buf = st.buf
         self._done(af, st, code)
         hello = read.hello
         for a in read.anomalies:
@@ -961,6 +1021,12 @@ class AppLayer:
             fp = tlsmod.client_fingerprints(hello, "t")
             t = af.info.setdefault("tls", {})
             af.info["service"] = "ssl"
+            if "ja4" in t:  # the second ClientHello, after a HelloRetryRequest
+                t["retry_ja4"] = fp.ja4.hash
+                self._client_figures(af, hello, fp, i, quic=False)
+                if self.events is not None:
+                    self.events.setdefault(self._frame(i), {}).update(_client_event(hello, fp))
+                return
             t.update({
                 "client_version": tls_version_name(_version_of_client(hello)),
                 "sni": hello.sni,
@@ -974,11 +1040,28 @@ class AppLayer:
             if self.events is not None:
                 self.events.setdefault(self._frame(i), {}).update(_client_event(hello, fp))
         elif isinstance(hello, tlsmod.ServerHello):
+            t = af.info.setdefault("tls", {})
+            af.info["service"] = "ssl"
+            if (buf[:1] == b"\x16" and buf[11:43] == _HRR_RANDOM
+                    and "hello_retry_request" not in t and af.streams is not None):  # fmt: skip
+                # A HelloRetryRequest (RFC 8446 §4.1.4): the client sends a second
+                # ClientHello and the server then its real ServerHello; read both.
+                t["hello_retry_request"] = True
+                self.tls.hello_retry_requests += 1
+                if self.events is not None:
+                    hrr = tlsmod.server_fingerprint(hello)
+                    self.events.setdefault(self._frame(i), {}).update({
+                        "tls.handshake.type": 2,
+                        "tls.handshake.ja3s": hrr.hash,
+                        "tls.handshake.ja3s_full": hrr.raw,
+                    })  # fmt: skip
+                rest = buf[read.consumed :]
+                self._reopen(st, code, i, rest)
+                self._reopen(af.streams[1 - (code & 1)], code ^ 1, i, None)
+                return
             self.tls.server_hellos += 1
             ja3s = tlsmod.server_fingerprint(hello)
             version = tls_version_name(_version_of_server(hello))
-            t = af.info.setdefault("tls", {})
-            af.info["service"] = "ssl"
             cipher = None if hello.cipher_suite is None else f"0x{hello.cipher_suite:04x}"
             t.update({"version": version, "cipher": cipher, "ja3s": ja3s.hash})
             if hello.alpn:
@@ -993,6 +1076,17 @@ class AppLayer:
                     "tls.handshake.ja3s": ja3s.hash,
                     "tls.handshake.ja3s_full": ja3s.raw,
                 })  # fmt: skip
+
+    def _reopen(self, st: _Stream, code: int, i: int, rest: bytes | None) -> None:
+        """Read a direction again for a hello after row ``i`` (``rest``: bytes already in
+        order after the last one read; None: pick up at the direction's next segment)."""
+        st.mode = "tls"
+        st.pending = []
+        st.buf = rest or b""
+        if rest is None:
+            st.next_seq = -1
+        self._activate(code)
+        self._reopened.append((code, i))
 
     def _client_figures(self, af: _AppFlow, ch: tlsmod.ClientHello, fp: Any, i: int,
                         quic: bool) -> None:  # fmt: skip
@@ -1089,7 +1183,7 @@ class AppLayer:
         self.http.anomalies.update(a.anomalies)
 
     def _dns_message_tcp(self, i: int, code: int, m: bytes, ts: int) -> None:
-        self._dns_messages(self._cols, np.array([i]), [code], [dnsmod.summarize(m)], True)
+        self._dns_messages(self._cols, np.array([i]), [code], [_SUMMARIZE(m)], True)
 
     _cols: PacketColumns
 
@@ -1135,16 +1229,17 @@ def _hello_in_one_record(head: bytes, n: int) -> bool:
     return message <= record and 5 + message <= n
 
 
-def _dns_event(s: dnsmod.DnsSummary) -> dict[str, Any]:
+def _dns_event(s: tuple[Any, ...]) -> dict[str, Any]:
+    """``netsift packets`` fields of a DNS summary tuple (:class:`netsift.dns.DnsSummary` layout)."""
     return {
-        "dns.id": s.id,
-        "dns.flags.response": int(bool(s.flags & 0x8000)),
-        "dns.flags.rcode": s.rcode,
-        "dns.qry.name": s.qname,
-        "dns.qry.type": s.qtype,
-        "dns.count.answers": s.counts[1],
-        "dns.a": ",".join(t for rt, _, t in s.answers if rt == 1 and t) or None,
-        "dns.aaaa": ",".join(t for rt, _, t in s.answers if rt == 28 and t) or None,
+        "dns.id": s[0],
+        "dns.flags.response": int(bool(s[1] & 0x8000)),
+        "dns.flags.rcode": s[2],
+        "dns.qry.name": s[4],
+        "dns.qry.type": s[5],
+        "dns.count.answers": s[3][1],
+        "dns.a": ",".join(t for rt, _, t in s[7] if rt == 1 and t) or None,
+        "dns.aaaa": ",".join(t for rt, _, t in s[7] if rt == 28 and t) or None,
     }
 
 
@@ -1159,5 +1254,19 @@ def _client_event(ch: tlsmod.ClientHello, fp: Any) -> dict[str, Any]:
         "tls.handshake.extensions_alpn_str": ",".join(_alpn_text(a) for a in ch.alpn) or None,
     }
 
+
+def _summarize_fn() -> Any:
+    try:
+        from ._dns import summarize
+    except ImportError:  # no C extension: the reference (same tuple layout)
+        return dnsmod.summarize_py
+    return summarize
+
+
+#: bytes-like -> DNS summary tuple (:class:`netsift.dns.DnsSummary` layout)
+_SUMMARIZE: Final = _summarize_fn()
+
+#: ServerHello.random of a HelloRetryRequest: SHA-256 of "HelloRetryRequest" (RFC 8446 §4.1.3).
+_HRR_RANDOM: Final = hashlib.sha256(b"HelloRetryRequest").digest()
 
 _DNS_PORT_ARR: Final = np.array(sorted(DNS_PORTS), dtype=np.uint16)

@@ -476,7 +476,9 @@ class FlowRecord(_RawFlow):
             d["service_from"] = "payload" if "service" in app else "port"
             for k in APP_KEYS:
                 if k in app:
-                    d[k] = app[k]
+                    v = app[k]
+                    # a summary may be kept in a compact form that renders itself
+                    d[k] = v.to_json() if hasattr(v, "to_json") else v
         elif d["service"] is not None:
             d["service_from"] = "port"
         return d

@@ -328,6 +328,11 @@ class HeadAssembler:
         if self.state in (_DONE, _UNTIL_CLOSE):
             self._discard_input(len(chunk), body=self.state == _UNTIL_CLOSE)
             return out
+        if (self.state == _BODY or self.state == _CHUNK_DATA) and not self._buf and len(chunk) < self._remaining:
+            # inside a body that goes on past this chunk: nothing to look at
+            self._remaining -= len(chunk)
+            self._discard_input(len(chunk), body=True)
+            return out
         self._buf += chunk
         self._run(out)
         return out
