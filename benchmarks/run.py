@@ -6,7 +6,9 @@
     .venv/bin/python benchmarks/run.py --capture bench_1m.pcap   # e.g. from gen_bench_pcap.py
 
 Contenders (each a separate process, timed from spawn to exit):
-  * netsift      `python -m netsift analyze FILE -o TMP.json --quiet` (this interpreter)
+  * netsift      `python -m netsift analyze FILE -o TMP.json --quiet` (this interpreter);
+                 also with --no-app and --no-flows, and `netsift packets` with DNS/TLS/HTTP
+                 fields (APP_FIELDS) beside `tshark -T fields` with the same fields
   * cat          `cat FILE > /dev/null`: the cost of reading the bytes (page cache warm)
   * dpkt         peers/c_dpkt.py FILE
   * tshark       peers/f_tshark_fields.sh FILE  (tshark -T fields | python3 aggregator)
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import struct
@@ -328,8 +331,18 @@ def bench(a: argparse.Namespace, made: list[Path]) -> int:
         return 1
     rows.append(base)
     checks["netsift"] = netsift_summary(REPORT)
+    r = run_contender("netsift --no-app", [*netsift_cmd(capture, a.engine), "--no-app"], n, a.repeat,
+                      note="flows, no DNS/TLS/HTTP")
+    if r:
+        rows.append(r)
     r = run_contender("netsift --no-flows", [*netsift_cmd(capture, a.engine), "--no-flows"], n, a.repeat,
                       note="statistics only")
+    if r:
+        rows.append(r)
+    r = run_contender("netsift packets (app fields)",
+                      ["bash", "-c", f"{shlex.quote(sys.executable)} -m netsift packets {shlex.quote(str(capture))}"
+                       f" -e {','.join(APP_FIELDS)} > /dev/null"], n, a.repeat,
+                      note="per-packet DNS/TLS/HTTP fields, CSV to /dev/null")
     if r:
         rows.append(r)
     r = run_contender("cat", ["cat", str(capture)], n, a.repeat, note="read limit (page cache)")
@@ -375,6 +388,13 @@ def bench(a: argparse.Namespace, made: list[Path]) -> int:
     return 0
 
 
+#: The application fields both `netsift packets` and tshark extract in the app-fields rows
+#: (tshark 4.0 has no JA4 field).
+APP_FIELDS = ("frame.number", "ip.src", "dns.qry.name", "dns.flags.rcode",
+              "tls.handshake.extensions_server_name", "tls.handshake.ja3", "http.host",
+              "http.request.method", "http.request.uri", "http.response.code")
+
+
 def run_peers(a: argparse.Namespace, peers: Path, capture: Path, n: int, ours: bool, made: list[Path],
               rows: list[dict], checks: dict[str, dict]) -> None:
     py = sys.executable
@@ -394,6 +414,14 @@ def run_peers(a: argparse.Namespace, peers: Path, capture: Path, n: int, ours: b
             checks["tshark fields"] = peer_summary(r["stdout"])
     else:
         print("tshark peer skipped (f_tshark_fields.sh, tshark or bash missing)", file=sys.stderr)
+    if shutil.which("tshark") and shutil.which("bash"):
+        fields = " ".join(f"-e {f}" for f in APP_FIELDS)
+        r = run_contender("tshark app fields",
+                          ["bash", "-c", f"tshark -r {shlex.quote(str(capture))} -n -T fields -E occurrence=f"
+                           f" {fields} > /dev/null 2>&1"], n, a.repeat,
+                          note="tshark -T fields, the same DNS/TLS/HTTP fields, to /dev/null")
+        if r:
+            rows.append(r)
     nfs_py = str(a.nfstream_python) if a.nfstream_python else py
     nfs_ok = subprocess.run([nfs_py, "-c", "import nfstream"], capture_output=True).returncode == 0
     if (peers / "g_nfstream.py").exists() and nfs_ok:

@@ -29,7 +29,7 @@ from scapy.layers.inet6 import IPv6
 
 from netsift import tls
 from netsift.applayer import AppLayer, BoundedCounter, registered_domain
-from netsift.cli import cli
+from netsift.cli import cli, main
 from netsift.pipeline import analyze
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
@@ -361,3 +361,25 @@ def test_hello_retry_request_reads_the_second_hello(corpus_dir: Path, capsys: py
         cli.main(["packets", str(cap), "-e", "frame.number,tls.handshake.type",
                   "--filter", "tcp.port == 50159 and tls"])  # fmt: skip
     assert capsys.readouterr().out.split() == ["frame.number,tls.handshake.type", "119,1", "124,2", "125,1", "133,2"]
+
+
+def test_filter_contains_and_matches_on_text_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pkts = dns_pair(1.0, 3001, "www.Example.com", 1, ["192.0.2.1"])
+    pkts += dns_pair(2.0, 3002, "tunnel-4a6f.evil.example", 2, [])
+    cap = write(tmp_path, pkts)
+    for expr, want in (
+        ('dns.qname contains "Example"', ["1", "2"]),
+        ('dns.qname contains "example"', ["3", "4"]),
+        ('dns.qname matches "^www\\.EXAMPLE"', ["1", "2"]),  # case-insensitive, regex escapes kept
+        ('dns.qname ~ "[0-9a-f]{4}\\.evil" and dns.flags.response', ["4"]),
+        ('not dns.qname contains "evil"', ["1", "2"]),
+    ):
+        with pytest.raises(SystemExit) as done:
+            cli.main(["packets", str(cap), "-e", "frame.number", "--filter", expr])
+        assert done.value.code == 0, expr
+        assert capsys.readouterr().out.split()[1:] == want, expr
+    for expr, message in (('ip.ttl contains "1"', "applies to text fields"),
+                          ('dns.qname matches "("', "bad regular expression at column 19"),
+                          ("dns.qname contains evil", "a quoted string")):  # fmt: skip
+        assert main(["packets", str(cap), "-e", "frame.number", "--filter", expr]) == 2
+        assert message in capsys.readouterr().err, expr

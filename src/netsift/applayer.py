@@ -1134,18 +1134,20 @@ class AppLayer:
         f = self.http
         h = af.info.setdefault("http", {"requests": 0, "responses": 0})
         f.versions[head.version] += 1
-        if head.content_type:
-            f.content_types.add(head.content_type.split(";")[0].strip().lower())
+        content_type = head.content_type
+        if content_type:
+            f.content_types.add(content_type.split(";")[0].strip().lower())
         if head.kind == "request":
             f.requests += 1
             h["requests"] += 1
             method = head.method or "?"
             f.methods[method] += 1
             host = head.host
+            user_agent = head.user_agent
             if host is not None:
                 f.hosts.add(host)
-            if head.user_agent is not None:
-                f.user_agents.add(head.user_agent)
+            if user_agent is not None:
+                f.user_agents.add(user_agent)
             if head.target is not None:
                 f.uris.add(head.target)
             if len(af.requests) < 1000:
@@ -1153,14 +1155,14 @@ class AppLayer:
             reqs = h.setdefault("request_list", [])
             if len(reqs) < MAX_FLOW_ITEMS:
                 reqs.append({"method": method, "host": host, "uri": head.target,
-                             "user_agent": head.user_agent})  # fmt: skip
+                             "user_agent": user_agent})  # fmt: skip
             ev = self.events.setdefault(self._frame(i), {}) if self.events is not None and i >= 0 else None
             if ev is not None and "http.request.method" not in ev:  # a frame shows its first head
                 ev.update({
                     "http.request.method": method,
                     "http.host": host,
                     "http.request.uri": head.target,
-                    "http.user_agent": head.user_agent,
+                    "http.user_agent": user_agent,
                     "http.request.version": head.version,
                 })  # fmt: skip
         else:
@@ -1176,7 +1178,7 @@ class AppLayer:
                 ev.update({
                     "http.response.code": status,
                     "http.response.version": head.version,
-                    "http.content_type": head.content_type,
+                    "http.content_type": content_type,
                 })  # fmt: skip
 
     def _http_anomalies(self, a: HeadAssembler) -> None:

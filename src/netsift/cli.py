@@ -171,6 +171,8 @@ def _interrupt(signum: int, frame: object) -> None:
 PACKETS_FILTER_HELP = (
     "Keep only packets matching EXPR (a subset of Wireshark display filters): "
     "FIELD == != < <= > >= VALUE; FIELD in {V1, V2}; ip.src in 10.0.0.0/8; "
+    'text FIELD contains "s" / matches "regex"; '
+    "dns, tls, http test for an application message; "
     "ip.addr, tcp.port, udp.port, port match either side; protocol names (tcp, udp, icmp, "
     "ip, ipv6, vlan, ...) test presence; a bare boolean field (tcp.flags.syn) tests its value; "
     "and/or/not (&&, ||, !) and parentheses. See docs/packets.md."
@@ -186,7 +188,14 @@ PACKETS_FILTER_HELP = (
                    "tcp.srcport tcp.dstport udp.srcport udp.dstport src.port dst.port tcp.flags "
                    "tcp.flags.syn/ack/fin/rst/reset/push/urg tcp.seq_raw tcp.ack_raw "
                    "tcp.window_size_value tcp.len udp.length icmp.type icmp.code icmpv6.type "
-                   "icmpv6.code.")
+                   "icmpv6.code; application: dns.id dns.flags.response dns.flags.rcode "
+                   "dns.qry.name dns.qry.type dns.count.answers dns.a dns.aaaa tls.handshake.type "
+                   "tls.handshake.extensions_server_name tls.handshake.extensions_alpn_str "
+                   "tls.handshake.ja3 tls.handshake.ja3_full tls.handshake.ja4 tls.handshake.ja4_r "
+                   "tls.handshake.ja3s tls.handshake.ja3s_full http.request.method http.host "
+                   "http.request.uri http.user_agent http.request.version http.response.code "
+                   "http.response.version http.content_type (short: dns.qname dns.qtype dns.rcode "
+                   "tls.sni tls.ja3 tls.ja4 http.method http.uri http.status).")
 @click.option("--filter", "-Y", "filter_text", metavar="EXPR", help=PACKETS_FILTER_HELP)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write to FILE (atomically): .csv, .ndjson/.jsonl/.json, or .parquet (needs the "
@@ -207,6 +216,8 @@ def packets(captures: tuple[str, ...], fields_spec: str, filter_text: str | None
       netsift packets 'day/*.pcap' -e frame.time_epoch,ip.src,ip.dst,frame.len -o out.parquet
       netsift packets cap.pcap -e ip.src,ip.dst,udp.dstport --filter 'udp.port in {53, 5353}' -o dns.csv
       netsift packets cap.pcap -e ipv6.src,ipv6.dst --filter 'ip.addr in 2001:db8::/32 && !icmpv6'
+      netsift packets cap.pcap -e ip.src,dns.qname,dns.rcode --filter 'dns.rcode == 3'
+      netsift packets cap.pcap -e ip.src,tls.sni,tls.ja4 --filter 'tls.handshake.type == 1'
     """
     from .packets import PacketSink, parse_fields, run
     from .pfilter import PacketFilter

@@ -58,6 +58,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 __all__ = [
@@ -146,8 +147,16 @@ class Head:
     length: int
 
     def header_values(self, name: str) -> tuple[str, ...]:
-        key = name.lower()
-        return tuple(v for n, v in self.headers if n.lower() == key)
+        return self._by_name.get(name.lower(), ())
+
+    @cached_property
+    def _by_name(self) -> dict[str, tuple[str, ...]]:
+        """Field values by lower-cased name, in wire order (built on first look-up)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for n, v in self.headers:
+            key = n.lower()
+            out[key] = (*out[key], v) if key in out else (v,)
+        return out
 
     def header(self, name: str) -> str | None:
         """The first value of field ``name`` (case-insensitive), or None."""

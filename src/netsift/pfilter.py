@@ -37,6 +37,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +49,7 @@ from .pfields import ALIASES, FIELDS, PROTOCOLS, Field, Mask, all_names
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<op>==|!=|<=|>=|&&|\|\||[<>!(){},])
+        (?P<op>==|!=|<=|>=|&&|\|\||[<>!(){},~])
       | (?P<str>"(?:[^"\\]|\\.)*")
       | (?P<word>[A-Za-z0-9_.:/\-]+)
       | (?P<bad>\S)
@@ -84,7 +85,7 @@ def tokenize(text: str) -> list[Token]:
             if value == '"':
                 raise _fail(f"unterminated string at column {start + 1}")
             raise _fail(f"unexpected {value!r} at column {start + 1}")
-        if kind == "word" and value.lower() in ("and", "or", "not", "in"):
+        if kind == "word" and value.lower() in ("and", "or", "not", "in", "contains", "matches"):
             kind, value = "op", value.lower()
         elif kind == "word" and value.lower() in _KEYWORD_OPS:
             kind, value = "op", _KEYWORD_OPS[value.lower()]
@@ -241,6 +242,10 @@ class Parser:
         if nxt.kind == "op" and nxt.text in _CMP:
             self.take()
             return self.comparison(tok, fields, nxt.text, self.take())
+        if nxt.kind == "op" and nxt.text in ("contains", "matches", "~"):
+            self.take()
+            return self.text_match(tok, fields, "contains" if nxt.text == "contains" else "matches",
+                                   self.take())  # fmt: skip
         if nxt.kind == "op" and nxt.text == "in":
             self.take()
             return self.membership(tok, fields)
@@ -310,6 +315,34 @@ class Parser:
             raise _fail(f"{op!r} does not apply to the boolean field {name.text}")
         tests = [_test(f, op, c) for f, c in zip(fields, consts, strict=True)]
         return _combine(tests, all_of=(op == "!="))
+
+    def text_match(self, name: Token, fields: list[Field], op: str, tok: Token) -> Node:
+        """``field contains "text"`` (substring, case-sensitive) and ``field matches "re"``
+        (``~``; a regular expression searched case-insensitively, as Wireshark's)."""
+        if not fields:
+            raise _fail(f"{name.text!r} at column {name.col} is a protocol; it has no text")
+        if any(f.kind != "str" for f in fields):
+            raise _fail(f"{op!r} applies to text fields; {name.text} is not one")
+        if tok.kind != "str":
+            raise self.unexpected(tok, f"a quoted string after {op!r}")
+        # contains: the string's escapes resolved (as for ==); matches: the text as
+        # written (a regular expression's own backslashes kept), only \" unescaped
+        raw = tok.text[1:-1]
+        text = re.sub(r"\\(.)", r"\1", raw) if op == "contains" else raw.replace('\\"', '"')
+        if op == "contains":
+            def hit(v: str) -> bool:
+                return text in v
+        else:
+            try:
+                rx = re.compile(text, re.IGNORECASE)
+            except re.error as exc:
+                raise _fail(f"bad regular expression at column {tok.col}: {exc}") from None
+
+            def hit(v: str) -> bool:
+                return rx.search(v) is not None
+
+        tests = [_text_test(f.name, hit) for f in fields]
+        return _combine(tests, all_of=False)
 
     def membership(self, name: Token, fields: list[Field]) -> Node:
         if not fields:
@@ -396,6 +429,17 @@ def _test(field: Field, op: str, const: object) -> Node:
         else:
             hit = _compare(values, op, const)
         return np.stack([present, hit.reshape(-1) if hit.ndim else np.full(ctx.n, bool(hit))])
+
+    return test
+
+
+def _text_test(name: str, hit: Any) -> Node:
+    def test(ctx: Context) -> Mask:
+        values, present = ctx.field(name)
+        texts: list[Any] = list(values)  # type: ignore[call-overload]
+        found = np.array([p and hit(v) for v, p in zip(texts, present.tolist(), strict=True)],
+                         dtype=np.bool_)  # fmt: skip
+        return np.stack([present, found.reshape(-1)])
 
     return test
 

@@ -27,7 +27,7 @@ from .columns import LINK_TYPES, PacketColumns, link_type_name
 from .defrag import FragmentTracker, Reassembled
 from .errors import InputNotFoundError, NetsiftError, UsageError
 from .flow_summary import FlowSummary
-from .flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable, flow_id
+from .flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable
 from .quality import verdict
 from .report import SCHEMA_VERSION, Report
 from .stats import TrafficStats
@@ -348,7 +348,7 @@ class _Sessions:
         pop = self.app.pop
         out = []
         for r in raw:
-            info = pop(flow_id(r[_FIRST_FILE], r[_FIRST_FRAME]))
+            info = pop((r[_FIRST_FILE] << 40) | r[_FIRST_FRAME])  # flows.flow_id, inlined
             out.append(r if info is None else (*r, info))
         return out
 
