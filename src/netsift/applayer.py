@@ -861,6 +861,11 @@ class AppLayer:
             key = code >> 1
             af = flows.get(key)
             if af is None:
+                # a flow with no state yet: this is a direction's first payload; one
+                # that no parser claims leaves no state behind
+                if n >= MIN_CLAIM_BYTES and not _claim_kind(bytes(mv[o : o + min(n, CLAIM_BYTES)]),
+                                                            sports[k], dports[k]):  # fmt: skip
+                    continue
                 af = flows[key] = _AppFlow()
             streams = af.streams
             if streams is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
@@ -51,8 +52,11 @@ def parse_fields(spec: str) -> list[Field]:
 Columns = list[tuple[Values, Mask]]
 
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
 def _csv_quote(cell: str) -> str:
-    if any(ch in cell for ch in ',"\r\n'):
+    if _NEEDS_QUOTES.search(cell):
         return '"' + cell.replace('"', '""') + '"'
     return cell
 
@@ -71,7 +75,7 @@ class _TextSink:
             cells = []
             for f, (values, present) in zip(self.fields, columns, strict=True):
                 col = render_text(f, values, present)
-                cells.append([_csv_quote(c) for c in col] if f.kind == "str" else col)
+                cells.append([_csv_quote(c) if c else c for c in col] if f.kind == "str" else col)
             lines: Iterable[str] = map(",".join, zip(*cells, strict=True))
         else:
             parts = []
