@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scapy.all import (
     DNS,
     DNSQR,
@@ -383,3 +385,26 @@ def test_filter_contains_and_matches_on_text_fields(tmp_path: Path, capsys: pyte
                           ("dns.qname contains evil", "a quoted string")):  # fmt: skip
         assert main(["packets", str(cap), "-e", "frame.number", "--filter", expr]) == 2
         assert message in capsys.readouterr().err, expr
+
+
+PREFIXES = [b"", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"GET / HTTP/1.1\r\nHost: x\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b"\x00\x1c\x12\x34\x01\x00\x00\x01"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(-300, 3000), st.sampled_from(PREFIXES),
+                          st.binary(max_size=300)), min_size=1, max_size=25),
+       st.sampled_from([53, 80, 443, 8080, 5555]))
+def test_hostile_streams_never_raise(tmp_path: Path, segs: list[tuple[int, int, bytes, bytes]], port: int) -> None:
+    """Segments in any order, overlapping, with gaps and retransmissions, carrying hello,
+    head and DNS prefixes followed by garbage: the run ends with a report, state freed."""
+    pkts = []
+    for k, (d, off, prefix, body) in enumerate(segs):
+        data = (prefix + body) or b"x"
+        src, dst, sp, dp = (A4, B4, 40000, port) if d == 0 else (B4, A4, port, 40000)
+        pkts.append(seg(1.0 + k * 0.001, src, dst, sp, dp, (1000 if d == 0 else 9000) + off, data))
+    cap = write(tmp_path, pkts, f"h{abs(hash(tuple(segs))) % 10**8}.pcap")
+    report = analyze(str(cap), report_flows=10)
+    assert report["flows"]["total"] >= 1
+    assert report["dns"]["messages"] >= 0 and report["http"]["requests"] >= 0
