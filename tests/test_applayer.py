@@ -201,7 +201,7 @@ def dns_pair(t: float, sport: int, name: str, qid: int, answers: list[str],
              rcode: int = 0) -> list[tuple[float, Packet]]:  # fmt: skip
     q = DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype="A"))
     an = [DNSRR(rrname=name, type="A", ttl=60 + k, rdata=a) for k, a in enumerate(answers)]
-    r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=rcode, qd=DNSQR(qname=name, qtype="A"), an=an or None)
+    r = DNS(id=qid, qr=1, rd=1, ra=1, rcode=rcode, qd=DNSQR(qname=name, qtype="A"), an=an)
     e = Ether(src=MAC_A, dst=MAC_B)
     return [
         (t, e / IP(src=A4, dst=C4) / UDP(sport=sport, dport=53) / q),
@@ -408,3 +408,54 @@ def test_hostile_streams_never_raise(tmp_path: Path, segs: list[tuple[int, int, 
     report = analyze(str(cap), report_flows=10)
     assert report["flows"]["total"] >= 1
     assert report["dns"]["messages"] >= 0 and report["http"]["requests"] >= 0
+
+
+def talk(t: float, sp: int, dp: int, turns: list[tuple[int, bytes]], lose: frozenset[int] = frozenset(),
+         cisn: int = 1000, sisn: int = 5000) -> list[tuple[float, Packet]]:  # fmt: skip
+    """A handshake, then ``turns`` of (0 client / 1 server, bytes) with correct seq/ack;
+    turn indexes in ``lose`` are left out of the capture (still acknowledged)."""
+    out = [seg(t, A4, B4, sp, dp, cisn, flags="S", ack=0),
+           seg(t + 0.001, B4, A4, dp, sp, sisn, flags="SA", ack=cisn + 1),
+           seg(t + 0.002, A4, B4, sp, dp, cisn + 1, flags="A", ack=sisn + 1)]  # fmt: skip
+    nxt = [cisn + 1, sisn + 1]
+    for k, (d, data) in enumerate(turns):
+        src, dst, a, b = (A4, B4, sp, dp) if d == 0 else (B4, A4, dp, sp)
+        pkt = seg(t + 0.01 * (k + 1), src, dst, a, b, nxt[d], data, ack=nxt[1 - d])
+        nxt[d] += len(data)
+        if k not in lose:
+            out.append(pkt)
+    return out
+
+
+def test_starttls_and_connect_tunnels(tmp_path: Path, corpus_dir: Path) -> None:
+    hello = chrome_hello(corpus_dir)
+    sni = tls.read_hello(hello).hello.sni  # type: ignore[union-attr]
+    smtp = talk(1.0, 40100, 25, [(1, b"220 mx ESMTP\r\n"), (0, b"EHLO me\r\n"), (1, b"250-mx\r\n250 STARTTLS\r\n"),
+                                 (0, b"STARTTLS\r\n"), (1, b"220 go ahead\r\n"), (0, hello)])  # fmt: skip
+    proxy = talk(2.0, 40101, 3128, [(0, b"CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n"),
+                                    (1, b"HTTP/1.1 200 Connection established\r\n\r\n"), (0, hello)])  # fmt: skip
+    report = analyze(str(write(tmp_path, smtp + proxy)))
+    mail = only_flow(report, resp_p=25)
+    assert mail["service"] == "smtp,ssl" and mail["tls"]["sni"] == sni
+    tunnel = only_flow(report, resp_p=3128)
+    assert tunnel["service"] == "http,ssl" and tunnel["tls"]["sni"] == sni
+    assert tunnel["http"]["request_list"][0]["method"] == "CONNECT"
+    assert report["tls"]["client_hellos"] == 2
+
+
+def test_lost_segments_are_skipped_once_acknowledged(tmp_path: Path) -> None:
+    """The capture lost a request's body segment and a response head: the later
+    requests and responses are still read, on their own frames."""
+    turns = [(0, b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n"), (0, b"0123456789"),
+             (1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"), (1, b"ok"),
+             (0, b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"), (1, b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n")]
+    report = analyze(str(write(tmp_path, talk(1.0, 40110, 80, turns, lose=frozenset({1, 2})))))
+    h = only_flow(report, resp_p=80)["http"]
+    assert [r["uri"] for r in h["request_list"]] == ["/a", "/b"]
+    assert h["status_codes"] == [404]
+
+
+def test_a_keepalive_byte_does_not_decide_a_direction(tmp_path: Path) -> None:
+    turns = [(0, b"\x00"), (0, b"GET /k HTTP/1.1\r\nHost: h\r\n\r\n"), (1, b"HTTP/1.1 204 No Content\r\n\r\n")]
+    h = only_flow(analyze(str(write(tmp_path, talk(1.0, 40120, 8000, turns)))), resp_p=8000)["http"]
+    assert h["request_list"][0]["uri"] == "/k" and h["status_codes"] == [204]

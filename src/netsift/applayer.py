@@ -45,7 +45,7 @@ from . import dns as dnsmod
 from . import tls as tlsmod
 from .capture import RecordBatch
 from .columns import PacketColumns, ip_text
-from .flows import FlowOut
+from .flows import SERVICES, FlowOut
 from .http import Head, HeadAssembler
 from .quic import CryptoAssembler, QuicHello
 
@@ -280,9 +280,10 @@ class _Stream:
     __slots__ = ("buf", "dns_messages", "http", "mode", "next_seq", "pending", "segments")
 
     def __init__(self) -> None:
-        self.mode = ""  # "" undecided, "tls", "http", "dns", "done"
+        self.mode = ""  # "" undecided, "tls", "http", "dns", "preamble", "done"
         self.next_seq = -1
-        self.pending: list[tuple[int, bytes]] = []  # (offset from next_seq, data), sorted
+        #: segments ahead of next_seq: (offset from next_seq, data, frame), sorted
+        self.pending: list[tuple[int, bytes, int]] = []
         self.buf = b""
         self.http: HeadAssembler | None = None
         self.segments = 0
@@ -323,13 +324,14 @@ class _DnsState(list):  # type: ignore[type-arg]
 class _AppFlow:
     """Application state and summary of one live flow."""
 
-    __slots__ = ("client", "info", "requests", "streams")
+    __slots__ = ("client", "info", "requests", "streams", "tunnel")
 
     def __init__(self) -> None:
         self.streams: list[_Stream] | None = None
         self.info: dict[str, Any] = {}
         self.requests: list[str] = []  # HTTP methods awaiting a response
         self.client: tuple[int, int] | None = None
+        self.tunnel = False  # an HTTP CONNECT was answered 2xx: TLS may follow
 
 
 def flow_key(code: int) -> int:
@@ -596,6 +598,7 @@ class AppLayer:
         self.events: dict[int, dict[str, Any]] | None = {} if events else None
         self._frames: list[tuple[int, int]] | None = None
         self._reopened: list[tuple[int, int]] = []
+        self._frame_override: int | None = None
 
     # -- public -------------------------------------------------------------------------
     def update(self, cols: PacketColumns, batch: RecordBatch, out: FlowOut,
@@ -642,12 +645,16 @@ class AppLayer:
             # is filtered out here with the directions decided in earlier batches.
             first = np.flatnonzero(tcp & (seen == 0))
             claimed: list[int] = []
+            http_now: set[int] = set()  # directions claimed for HTTP in this batch
             sports, dports = cols.sport, cols.dport
             for i, code, o, n in zip(first.tolist(), fid[first].tolist(), start[first].tolist(),
                                      avail[first].tolist(), strict=True):  # fmt: skip
                 head = bytes(mv[o : o + min(n, CLAIM_BYTES)])
                 kind = _claim_kind(head, int(sports[i]), int(dports[i]))
-                if n < MIN_CLAIM_BYTES or (kind and not (kind == "tls" and _hello_in_one_record(head, n))):
+                if kind == "http":
+                    http_now.add(code)
+                if (n < MIN_CLAIM_BYTES or (kind and not (kind == "tls" and _hello_in_one_record(head, n)))
+                        or (not kind and ((code ^ 1) in http_now or (code ^ 1) in self._active))):  # fmt: skip
                     claimed.append(code)  # later segments of this direction may matter
             reading = self._active_codes(claimed)
             later = np.flatnonzero(tcp & (seen > 0))
@@ -686,6 +693,11 @@ class AppLayer:
                 self._active.discard(code)
                 self._active_dirty = True
         if af.streams is not None:
+            events, self.events = self.events, None  # no frame to put fields on now
+            for side, st in enumerate(af.streams):
+                while st.pending and st.mode not in ("", "done"):
+                    self._skip_hole(af, st, (flow_id << 1) | side, -1, 0, 0, 0)
+            self.events = events
             for st in af.streams:
                 if st.http is not None:
                     for head in st.http.close():
@@ -851,6 +863,7 @@ class AppLayer:
     def _tcp_rows(self, cols: PacketColumns, rows: np.ndarray[Any, Any], fid: np.ndarray[Any, Any],
                   start: np.ndarray[Any, Any], avail: np.ndarray[Any, Any], mv: memoryview) -> None:
         seqs = cols.tcp_seq[rows].tolist()
+        acks = cols.tcp_ack[rows].tolist()
         plens = cols.payload_len[rows].tolist()
         sports = cols.sport[rows].tolist()
         dports = cols.dport[rows].tolist()
@@ -871,6 +884,11 @@ class AppLayer:
             if streams is None:
                 streams = af.streams = [_Stream(), _Stream()]
             st = streams[code & 1]
+            peer = streams[1 - (code & 1)]
+            if peer.pending and peer.next_seq >= 0 and 0 < (acks[k] - peer.next_seq) & 0xFFFFFFFF < 0x80000000:
+                # this packet acknowledges bytes of the other direction that were never
+                # captured: the hole before its held segments will not fill
+                self._skip_hole(af, peer, code ^ 1, i, sports[k], dports[k], ts[k])
             if st.mode == "done":
                 continue
             self._segment(af, st, code, i, seqs[k], bytes(mv[o : o + n]), plens[k], sports[k],
@@ -891,7 +909,7 @@ class AppLayer:
         if rel > 0:
             # a segment ahead of the next expected byte: hold it while a few more arrive
             if len(st.pending) < MAX_PENDING:
-                bisect.insort(st.pending, (rel, data))
+                bisect.insort(st.pending, (rel, data, self._frame(i) if i >= 0 else -1))
                 return
             # a hole that is not going to fill: skip to the earliest held segment
             first_rel = st.pending[0][0]
@@ -899,7 +917,7 @@ class AppLayer:
             self._rebase(st, first_rel)
             rel -= first_rel
             if rel > 0:
-                bisect.insort(st.pending, (rel, data))
+                bisect.insort(st.pending, (rel, data, self._frame(i) if i >= 0 else -1))
                 self._drain_pending(af, st, code, i, sport, dport, ts)
                 return
         self._deliver(af, st, code, i, data, sport, dport, ts)
@@ -909,27 +927,41 @@ class AppLayer:
         if st.pending:
             self._drain_pending(af, st, code, i, sport, dport, ts)
 
+    def _skip_hole(self, af: _AppFlow, st: _Stream, code: int, i: int, sport: int, dport: int,
+                   ts: int) -> None:  # fmt: skip
+        """Give up waiting for the bytes before a direction's held segments and read those."""
+        first_rel = st.pending[0][0]
+        if first_rel > 0:
+            self._gap(af, st, code, first_rel)
+            self._rebase(st, first_rel)
+        self._drain_pending(af, st, code, i, dport, sport, ts)
+
     def _rebase(self, st: _Stream, by: int) -> None:
         st.next_seq = (st.next_seq + by) & 0xFFFFFFFF
-        st.pending = [(r - by, d) for r, d in st.pending]
+        st.pending = [(r - by, d, f) for r, d, f in st.pending]
 
     def _drain_pending(self, af: _AppFlow, st: _Stream, code: int, i: int, sport: int, dport: int,
                        ts: int) -> None:  # fmt: skip
         while st.pending and st.mode != "done":
-            rel, data = st.pending[0]
+            rel, data, frame = st.pending[0]
             if rel > 0:
                 return
             st.pending.pop(0)
             if -rel >= len(data):
                 continue
             data = data[-rel:]
-            self._deliver(af, st, code, i, data, sport, dport, ts)
+            # fields found in a held segment belong to the frame that carried it
+            self._frame_override = frame
+            try:
+                self._deliver(af, st, code, i, data, sport, dport, ts)
+            finally:
+                self._frame_override = None
 
     def _deliver(self, af: _AppFlow, st: _Stream, code: int, i: int, data: bytes, sport: int,
                  dport: int, ts: int) -> None:  # fmt: skip
         st.next_seq = (st.next_seq + len(data)) & 0xFFFFFFFF
         if st.pending:
-            st.pending = [(r - len(data), d) for r, d in st.pending]
+            st.pending = [(r - len(data), d, f) for r, d, f in st.pending]
         st.segments += 1
         mode = st.mode
         if not mode:
@@ -946,6 +978,24 @@ class AppLayer:
             assert st.http is not None
             for head in st.http.feed(data):
                 self._http_head(af, head, i)
+            if af.tunnel and af.streams is not None:
+                # CONNECT answered 2xx: both directions now carry the tunnelled protocol
+                af.tunnel = False
+                for d, other in enumerate(af.streams):
+                    other.mode, other.http, other.segments = "preamble", None, 0
+                    self._activate((code & ~1) | d)
+        elif mode == "preamble":
+            # a plaintext protocol that may turn to TLS (STARTTLS, SSLRequest, a proxy's
+            # CONNECT): a handshake record starting a segment starts the hello
+            if len(data) >= 6 and data[0] == 0x16 and data[1] == 3 and data[5] in (1, 2):
+                st.mode = "tls"
+                st.segments = 0
+                service = af.info.get("service") or _port_service(sport, dport)
+                if service and not service.endswith("ssl"):
+                    af.info["service"] = f"{service},ssl"  # Zeek's way of naming STARTTLS
+                self._tls_bytes(af, st, code, i, data)
+            elif st.segments >= PREAMBLE_SEGMENTS:
+                self._done(af, st, code)
         elif mode == "dns":
             st.buf += data
             msgs, st.buf = dnsmod.split_tcp_messages(st.buf)
@@ -959,15 +1009,22 @@ class AppLayer:
     def _claim(self, af: _AppFlow, st: _Stream, code: int, data: bytes, sport: int, dport: int) -> str:
         """Which parser reads this direction, from its first bytes (and ports for DNS)."""
         kind = _claim_kind(data, sport, dport)
+        peer = af.streams[1 - (code & 1)] if af.streams is not None else None
+        if not kind and peer is not None and peer.mode == "http" and peer.http is not None:
+            # the other direction is HTTP: this one is too, though its first bytes are
+            # not a head (the capture lost them); the assembler finds the next head at
+            # a segment boundary
+            kind = "http"
+            response = peer.http.direction == "request"
+        else:
+            response = data.startswith(b"HTTP/")
         if not kind:
             return "done"
         self._activate(code)
         if kind == "http":
-            response = data.startswith(b"HTTP/")
             st.http = HeadAssembler("response" if response else "request")
             if response:
-                requests = af.requests
-                st.http.request_of = lambda head: requests.pop(0) if requests else None
+                st.http.request_of = _request_of(af)
             af.info.setdefault("service", "http")
         return kind
 
@@ -1025,7 +1082,7 @@ class AppLayer:
         if isinstance(hello, tlsmod.ClientHello):
             fp = tlsmod.client_fingerprints(hello, "t")
             t = af.info.setdefault("tls", {})
-            af.info["service"] = "ssl"
+            af.info.setdefault("service", "ssl")
             if "ja4" in t:  # the second ClientHello, after a HelloRetryRequest
                 t["retry_ja4"] = fp.ja4.hash
                 self._client_figures(af, hello, fp, i, quic=False)
@@ -1046,7 +1103,7 @@ class AppLayer:
                 self.events.setdefault(self._frame(i), {}).update(_client_event(hello, fp))
         elif isinstance(hello, tlsmod.ServerHello):
             t = af.info.setdefault("tls", {})
-            af.info["service"] = "ssl"
+            af.info.setdefault("service", "ssl")
             if (buf[:1] == b"\x16" and buf[11:43] == _HRR_RANDOM
                     and "hello_retry_request" not in t and af.streams is not None):  # fmt: skip
                 # A HelloRetryRequest (RFC 8446 §4.1.4): the client sends a second
@@ -1128,6 +1185,8 @@ class AppLayer:
                 row.snis.add(ch.sni)
 
     def _frame(self, i: int) -> int:
+        if self._frame_override is not None:
+            return self._frame_override
         return self._frames[i][1] if self._frames is not None else int(self._cols.frame[i])
 
     def _sender(self, i: int) -> tuple[int, int]:
@@ -1211,15 +1270,45 @@ def _claim_kind(data: bytes, sport: int, dport: int) -> str:
         return "tls"
     if data.startswith(b"HTTP/1.") or data.startswith(_HTTP_METHODS) or _ANY_REQUEST.match(data):
         return "http"
+    if sport in PREAMBLE_PORTS or dport in PREAMBLE_PORTS:
+        return "preamble"
     return ""
 
 
 #: A request line with an unregistered method: token, target, HTTP/1.x version (RFC 9112 §3).
 _ANY_REQUEST: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} [^\r\n]{1,200} HTTP/1\.[0-9]\r?\n")
+#: TCP ports whose plaintext protocol can switch to TLS in the same connection
+#: (STARTTLS: SMTP 25/587/2525, POP3 110, IMAP 143, NNTP 119, FTP 21, LDAP 389,
+#: XMPP 5222/5269, Sieve 4190; PostgreSQL SSLRequest 5432; MySQL SSL request 3306;
+#: RDP 3389 after X.224; SOCKS 1080).
+PREAMBLE_PORTS: Final = frozenset({21, 25, 110, 119, 143, 389, 587, 1080, 2525, 3306, 3389, 4190,
+                                   5222, 5269, 5432})
+#: Segments of such a direction looked at for the start of a TLS handshake.
+PREAMBLE_SEGMENTS: Final = 32
 #: A first payload this short does not claim a direction (a keep-alive probe's byte).
 MIN_CLAIM_BYTES: Final = 4
 #: Bytes of a first payload the claim looks at.
 CLAIM_BYTES: Final = 256
+
+
+def _port_service(sport: int, dport: int) -> str | None:
+    """The usual service of whichever port is a :data:`PREAMBLE_PORTS` one."""
+    port = dport if dport in PREAMBLE_PORTS else sport
+    return SERVICES.get((_TCP, port))
+
+
+def _request_of(af: _AppFlow) -> Any:
+    """The response stream's question to the request stream: which method does this
+    response answer (the oldest unanswered request); notes a CONNECT answered 2xx."""
+    requests = af.requests
+
+    def request_of(head: Head) -> str | None:
+        method = requests.pop(0) if requests else None
+        if method == "CONNECT" and head.status is not None and 200 <= head.status < 300:
+            af.tunnel = True
+        return method
+
+    return request_of
 
 
 def _hello_in_one_record(head: bytes, n: int) -> bool:
