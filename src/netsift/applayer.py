@@ -13,7 +13,11 @@ What is read, and where
             segments).
     TLS     the first bytes of each TCP direction, on any port: a handshake
             record starts a hello that is reassembled across segments and
-            records until complete (at most :data:`MAX_HELLO_STREAM` bytes).
+            records until complete (at most :data:`MAX_HELLO_STREAM` bytes);
+            after a HelloRetryRequest both directions are read again.  On the
+            :data:`PREAMBLE_PORTS` (STARTTLS and the like) and after an HTTP
+            CONNECT answered 2xx, a handshake record starting any of the first
+            :data:`PREAMBLE_SEGMENTS` segments starts the hello.
     QUIC    UDP datagrams whose first packet is a long-header Initial of QUIC
             v1 or v2, on any port (keys from the client's DCID, RFC 9001 §5).
     HTTP    a TCP direction whose first bytes are an HTTP/1.x request line or
@@ -23,11 +27,14 @@ What is read, and where
 
 TCP streams are put in sequence order per direction: retransmitted bytes are
 dropped, a segment that arrives early waits (at most :data:`MAX_PENDING`
-segments), and a hole that never fills is skipped (HTTP resynchronises on the
-next head; a TLS hello with a hole is given up).  A direction is claimed by
-its first payload packet; after that only the directions a parser still reads
-(an incomplete hello, HTTP, DNS over TCP) reach Python at all: the others are
-filtered out with numpy, so bulk transfers cost nothing here.
+segments), and a hole is skipped once the other side acknowledges bytes past
+it, when too many segments wait, or when the flow ends (HTTP resynchronises
+on the next head; a TLS hello with a hole is given up).  A direction is
+claimed by its first payload packet (a first payload under
+:data:`MIN_CLAIM_BYTES` waits for the next); after that only the directions a
+parser still reads (an incomplete hello, HTTP, DNS over TCP, a preamble that
+may turn to TLS) reach Python at all: the others are filtered out with numpy,
+so bulk transfers cost nothing here.
 """
 
 from __future__ import annotations
@@ -314,10 +321,10 @@ class _DnsState(list):  # type: ignore[type-arg]
                 kept = r[7][:MAX_FLOW_ITEMS]
                 out["answers"] = [t if t is not None else qtype_name(rt) for rt, _, t in kept]
                 out["ttls"] = [ttl for _, ttl, _ in kept]
-        if d[6] is not None:
-            out["rtt_ms"] = round(d[6] / 1000, 3)
-        if d[8]:
-            out["anomalies"] = list(d[8])
+        if d[5] is not None:
+            out["rtt_ms"] = round(d[5] / 1000, 3)
+        if d[7]:
+            out["anomalies"] = list(d[7])
         return out
 
 
@@ -585,8 +592,7 @@ class AppLayer:
         self.http = HttpFigures()
         self.quic = CryptoAssembler()
         self._flows: dict[int, _AppFlow] = {}
-        #: DNS state per flow: [queries, responses, first qname, its qtype, first response
-        #: (summary tuple), first RTT (µs), outstanding {id: ts}, anomalies]
+        #: DNS state per flow (:class:`_DnsState`)
         self._dns_flows: dict[int, _DnsState] = {}
         #: TCP directions (FlowOut codes) a parser is still reading
         self._active: set[int] = set()
@@ -707,9 +713,9 @@ class AppLayer:
 
     def _dns_summary(self, d: _DnsState) -> _DnsState:
         """A finished flow's DNS state (rendered when its record is); counts its unanswered queries."""
-        if d[7]:
-            self.dns.unanswered += len(d[7])
-            d[7] = None
+        if d[6]:
+            self.dns.unanswered += len(d[6])
+            d[6] = None
         return d
 
     def finish(self) -> None:
@@ -762,12 +768,12 @@ class AppLayer:
             key = codes[k] >> 1
             st = flows.get(key)
             if st is None:
-                st = flows[key] = _DnsState((0, 0, None, None, None, None, None, None, None))
+                st = flows[key] = _DnsState((0, 0, None, None, None, None, None, None))
             if s[8]:
                 f.anomalies.update(s[8])
-                if st[8] is None:
-                    st[8] = []
-                st[8].extend(a for a in s[8] if a not in st[8])
+                if st[7] is None:
+                    st[7] = []
+                st[7].extend(a for a in s[8] if a not in st[7])
             if events is not None:
                 events[self._frame(int(rows[k]))] = _dns_event(s)
             if not s[1] & 0x8000:
@@ -776,22 +782,22 @@ class AppLayer:
                     q_at.append(k)
                     if st[2] is None:
                         st[2], st[3] = s[4], s[5]
-                pending = st[7]
+                pending = st[6]
                 if pending is None:
-                    pending = st[7] = {}
+                    pending = st[6] = {}
                 if len(pending) < MAX_OUTSTANDING:
                     pending.setdefault(s[0], ts[k])
             else:
                 st[1] += 1
                 r_at.append(k)
-                pending = st[7]
+                pending = st[6]
                 sent = pending.pop(s[0], None) if pending else None
                 if sent is not None:
                     f.answered += 1
                     rtt = max(0, ts[k] - sent) // 1000
                     f.rtt(rtt)
-                    if st[6] is None:
-                        st[6] = rtt
+                    if st[5] is None:
+                        st[5] = rtt
                 if st[4] is None:
                     st[4] = s
         # the report's figures, in bulk
