@@ -31,5 +31,11 @@ setup(
             optional=True,  # without a compiler dns.summarize falls back to dns.summarize_py
             extra_compile_args=["-O2"],
         ),
+        Extension(
+            "netsift._tls",
+            sources=["src/netsift/_tls.c"],
+            optional=True,  # without a compiler tls's hello parsers stay pure Python
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

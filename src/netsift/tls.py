@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "ANOMALY_CODES",
@@ -326,8 +327,65 @@ def _dedupe(codes: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes)) if codes else ()
 
 
+# The C fast path (``netsift._tls``, see _tls.c): ``parse_hello_body(d, p, end, kind,
+# Extension)`` walks a hello body exactly as _client_hello (kind 1) / _server_hello
+# (kind 2) below and returns the fields they compute as a plain tuple (the extensions
+# as Extension instances made as _read_extensions makes them), or None whenever those
+# functions would note any anomaly -- then they run in full.  The Python code stays
+# the specification; tests/test_tls_c.py holds the two together.
+_parse_hello_body: Callable[[bytes, int, int, int, type], tuple[Any, ...] | None] | None
+try:
+    from ._tls import parse_hello_body as _imported_parse_hello_body
+
+    _parse_hello_body = _imported_parse_hello_body
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _parse_hello_body = None
+
+
+def _client_from_fields(fields: tuple[Any, ...], record_version: int | None) -> ClientHello:
+    """The ClientHello of a clean body from the C fast path's tuple (no anomalies)."""
+    version, ciphers, types, extensions, sni, alpn, versions, groups, formats, sigalgs = fields
+    hello = _new(ClientHello)
+    object.__setattr__(hello, "__dict__", {
+        "legacy_version": version,
+        "record_version": record_version,
+        "cipher_suites": ciphers,
+        "extensions": extensions,
+        "sni": sni,
+        "alpn": alpn,
+        "supported_versions": versions,
+        "supported_groups": groups,
+        "ec_point_formats": formats,
+        "signature_algorithms": sigalgs,
+        "anomalies": (),
+        "extension_types": types,
+    })
+    return hello
+
+
+def _server_from_fields(fields: tuple[Any, ...], record_version: int | None) -> ServerHello:
+    """The ServerHello of a clean body from the C fast path's tuple (no anomalies)."""
+    version, cipher, types, extensions, chosen, alpn = fields
+    hello = _new(ServerHello)
+    object.__setattr__(hello, "__dict__", {
+        "legacy_version": version,
+        "record_version": record_version,
+        "cipher_suite": cipher,
+        "extensions": extensions,
+        "supported_version": chosen,
+        "alpn": alpn,
+        "anomalies": (),
+        "extension_types": types,
+    })
+    return hello
+
+
 def _client_hello(d: bytes, p: int, end: int, record_version: int | None) -> ClientHello | None:
     """A ClientHello body in ``d[p:end]`` (see :func:`parse_client_hello`)."""
+    if _parse_hello_body is not None:
+        fields = _parse_hello_body(d, p, end, HANDSHAKE_CLIENT_HELLO, Extension)
+        if fields is not None:
+            return _client_from_fields(fields, record_version)
     anomalies: list[str] = []
     if end - p > MAX_HELLO_BYTES:
         anomalies.append("tls_hello_too_long")
@@ -388,6 +446,10 @@ def _client_hello(d: bytes, p: int, end: int, record_version: int | None) -> Cli
 
 def _server_hello(d: bytes, p: int, end: int, record_version: int | None) -> ServerHello | None:
     """A ServerHello body in ``d[p:end]`` (see :func:`parse_server_hello`)."""
+    if _parse_hello_body is not None:
+        fields = _parse_hello_body(d, p, end, HANDSHAKE_SERVER_HELLO, Extension)
+        if fields is not None:
+            return _server_from_fields(fields, record_version)
     anomalies: list[str] = []
     if end - p > MAX_HELLO_BYTES:
         anomalies.append("tls_hello_too_long")
