@@ -37,5 +37,11 @@ setup(
             optional=True,  # without a compiler tls's hello parsers stay pure Python
             extra_compile_args=["-O2"],
         ),
+        Extension(
+            "netsift._http",
+            sources=["src/netsift/_http.c"],
+            optional=True,  # without a compiler http's head parser stays pure Python
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

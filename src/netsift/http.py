@@ -59,7 +59,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "ANOMALY_CODES",
@@ -238,10 +238,33 @@ def _content_length(values: tuple[str, ...], anomalies: list[str]) -> int | None
     return numbers.pop()
 
 
+# The C fast path (``netsift._http``, see _http.c): ``parse_head(block, direction)``
+# (direction 0 either, 1 request, 2 response) parses a head exactly as _parse_head
+# below and returns the fields it computes as a plain tuple (kind, version, method,
+# target, status, reason, headers, content_length), or None whenever _parse_head
+# would note any anomaly or find no start line -- then it runs in full.  The Python
+# code stays the specification; tests/test_http_c.py holds the two together.
+_c_parse_head: Callable[[bytes, int], tuple[Any, ...] | None] | None
+try:
+    from ._http import parse_head as _imported_parse_head
+
+    _c_parse_head = _imported_parse_head
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _c_parse_head = None
+
+_DIRECTION_CODE: dict[Direction | None, int] = {None: 0, "request": 1, "response": 2}
+
+
 def _parse_head(block: bytes, offset: int, direction: Direction | None,
                 extra: tuple[str, ...] = ()) -> Head | None:
     """Parse a head (start line up to the end of the empty line, or a cut-off
     part of one); None when the first line is not a start line."""
+    if _c_parse_head is not None and not extra:
+        fields = _c_parse_head(block, _DIRECTION_CODE[direction])
+        if fields is not None:
+            kind, version, method, target, status, reason, wire_fields, length = fields
+            return Head(kind, version, method, target, status, reason, wire_fields, length, (),
+                        offset, len(block))
     anomalies: list[str] = list(extra)
     if b"\x00" in block:
         anomalies.append("nul_in_head")
