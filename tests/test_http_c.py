@@ -19,7 +19,6 @@ obs-fold, a bare LF or two different Content-Length values must not.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import random
 from collections import Counter
@@ -33,6 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netsift.http as http
+from fastpath import strict
 from netsift.http import Direction, Head, HeadAssembler, parse_heads
 from test_http import PIPELINED, RESPONSES, _capture_heads, _tshark_rows
 
@@ -58,15 +58,6 @@ def fast_path(on: bool) -> Iterator[None]:
         http._c_parse_head = saved
 
 
-def strict(value: Any) -> Any:
-    """``value`` with the type of every part spelled out, dataclass instance dicts included."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__, strict(dict(vars(value))))
-    if isinstance(value, dict):
-        return ("dict", tuple((k, strict(v)) for k, v in value.items()))
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__, tuple(strict(v) for v in value))
-    return (type(value).__name__, value)
 
 
 def check_head(new: Head | None, old: Head | None) -> None:

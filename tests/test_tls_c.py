@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netsift.tls as tls
+from fastpath import strict
 from netsift.tls import ClientHello, ServerHello
 from test_tls_fast import BASES, corpus_captures, hello_buffers, mutated
 
@@ -51,15 +52,6 @@ def fast_path(on: bool) -> Iterator[None]:
         tls._parse_hello_body = saved
 
 
-def strict(value: Any) -> Any:
-    """``value`` with the type of every part spelled out, dataclass instance dicts included."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__, strict(dict(vars(value))))
-    if isinstance(value, dict):
-        return ("dict", tuple((k, strict(v)) for k, v in value.items()))
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__, tuple(strict(v) for v in value))
-    return (type(value).__name__, value)
 
 
 def check_hello(new: ClientHello | ServerHello | None, old: ClientHello | ServerHello | None) -> None:
