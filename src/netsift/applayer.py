@@ -605,6 +605,7 @@ class AppLayer:
         self._frames: list[tuple[int, int]] | None = None
         self._reopened: list[tuple[int, int]] = []
         self._frame_override: int | None = None
+        self._no_parser: set[int] = set()
 
     # -- public -------------------------------------------------------------------------
     def update(self, cols: PacketColumns, batch: RecordBatch, out: FlowOut,
@@ -652,6 +653,7 @@ class AppLayer:
             first = np.flatnonzero(tcp & (seen == 0))
             claimed: list[int] = []
             http_now: set[int] = set()  # directions claimed for HTTP in this batch
+            no_parser = self._no_parser = set()  # first payloads no parser wants
             sports, dports = cols.sport, cols.dport
             for i, code, o, n in zip(first.tolist(), fid[first].tolist(), start[first].tolist(),
                                      avail[first].tolist(), strict=True):  # fmt: skip
@@ -659,6 +661,8 @@ class AppLayer:
                 kind = _claim_kind(head, int(sports[i]), int(dports[i]))
                 if kind == "http":
                     http_now.add(code)
+                elif not kind and n >= MIN_CLAIM_BYTES:
+                    no_parser.add(code)
                 if (n < MIN_CLAIM_BYTES or (kind and not (kind == "tls" and _hello_in_one_record(head, n)))
                         or (not kind and ((code ^ 1) in http_now or (code ^ 1) in self._active))):  # fmt: skip
                     claimed.append(code)  # later segments of this direction may matter
@@ -881,9 +885,8 @@ class AppLayer:
             af = flows.get(key)
             if af is None:
                 # a flow with no state yet: this is a direction's first payload; one
-                # that no parser claims leaves no state behind
-                if n >= MIN_CLAIM_BYTES and not _claim_kind(bytes(mv[o : o + min(n, CLAIM_BYTES)]),
-                                                            sports[k], dports[k]):  # fmt: skip
+                # that no parser claims (decided in update) leaves no state behind
+                if code in self._no_parser:
                     continue
                 af = flows[key] = _AppFlow()
             streams = af.streams
@@ -1095,8 +1098,9 @@ class AppLayer:
                 if self.events is not None:
                     self.events.setdefault(self._frame(i), {}).update(_client_event(hello, fp))
                 return
+            version_name = self._client_figures(af, hello, fp, i, quic=False)
             t.update({
-                "client_version": tls_version_name(_version_of_client(hello)),
+                "client_version": version_name,
                 "sni": hello.sni,
                 "alpn": [_alpn_text(a) for a in hello.alpn],
                 "ja3": fp.ja3.hash,
@@ -1104,7 +1108,6 @@ class AppLayer:
                 "ja4": fp.ja4.hash,
                 "ja4_r": fp.ja4.raw,
             })  # fmt: skip
-            self._client_figures(af, hello, fp, i, quic=False)
             if self.events is not None:
                 self.events.setdefault(self._frame(i), {}).update(_client_event(hello, fp))
         elif isinstance(hello, tlsmod.ServerHello):
@@ -1157,14 +1160,16 @@ class AppLayer:
         self._reopened.append((code, i))
 
     def _client_figures(self, af: _AppFlow, ch: tlsmod.ClientHello, fp: Any, i: int,
-                        quic: bool) -> None:  # fmt: skip
+                        quic: bool) -> str | None:  # fmt: skip
+        """Count a ClientHello in the report's tables; returns its highest version's name."""
         f = self.tls
         if not quic:
             f.client_hellos += 1
         client = af.client
         if client is None:
             client = af.client = self._sender(i)
-        f.client_versions[tls_version_name(_version_of_client(ch)) or "?"] += 1
+        version = tls_version_name(_version_of_client(ch))
+        f.client_versions[version or "?"] += 1
         if ch.alpn:
             f.alpn[_alpn_text(ch.alpn[0])] += 1
         c = f.clients.get(client)
@@ -1189,6 +1194,7 @@ class AppLayer:
             row.clients.add(client)
             if ch.sni is not None:
                 row.snis.add(ch.sni)
+        return version
 
     def _frame(self, i: int) -> int:
         if self._frame_override is not None:

@@ -69,11 +69,23 @@ SHORT_NAMES: dict[str, str] = {
 _PROTOCOL_PREFIX = {"dns": "dns.", "tls": "tls.", "http": "http."}
 
 
+#: the last (events, cols, result) of :func:`_rows_of`: every field of a batch uses it
+_LAST: list[Any] = [None, None, None]
+
+
 def _rows_of(cols: PacketColumns) -> tuple[list[int], list[dict[str, Any]]]:
-    """Rows of ``cols`` that have application fields, and those fields."""
+    """Rows of ``cols`` that have application fields, and those fields (once per batch)."""
     events = _EVENTS.get()
     if not events:
         return [], []
+    if _LAST[0] is events and _LAST[1] is cols:
+        return _LAST[2]  # type: ignore[no-any-return]
+    _LAST[:] = [events, cols, _match_rows(cols, events)]
+    return _LAST[2]  # type: ignore[no-any-return]
+
+
+def _match_rows(cols: PacketColumns, events: dict[int, dict[str, Any]]
+                ) -> tuple[list[int], list[dict[str, Any]]]:  # fmt: skip
     frames = np.fromiter(events, dtype=np.int64, count=len(events))
     at = np.searchsorted(cols.frame, frames)
     ok = (at < len(cols)) & (cols.frame[np.minimum(at, len(cols) - 1)] == frames) if len(cols) else at < 0
@@ -166,6 +178,7 @@ class AppFields:
 
     def close(self) -> None:
         _EVENTS.set(None)
+        _LAST[:] = [None, None, None]
 
 
 _register()
