@@ -764,46 +764,17 @@ class AppLayer:
         if tcp:
             f.over_tcp += n
         ts = cols.ts_ns[rows].tolist()
-        flows = self._dns_flows
-        events = self.events
-        q_at: list[int] = []
-        r_at: list[int] = []
-        for k, s in enumerate(msgs):
-            key = codes[k] >> 1
-            st = flows.get(key)
-            if st is None:
-                st = flows[key] = _DnsState((0, 0, None, None, None, None, None, None))
+        q_at, r_at, rtts = _FLOW_STEP(self._dns_flows, codes, msgs, ts, _DnsState, MAX_OUTSTANDING)
+        f.answered += len(rtts)
+        for rtt in rtts:
+            f.rtt(rtt)
+        for s in msgs:
             if s[8]:
                 f.anomalies.update(s[8])
-                if st[7] is None:
-                    st[7] = []
-                st[7].extend(a for a in s[8] if a not in st[7])
-            if events is not None:
+        if self.events is not None:
+            events = self.events
+            for k, s in enumerate(msgs):
                 events[self._frame(int(rows[k]))] = _dns_event(s)
-            if not s[1] & 0x8000:
-                st[0] += 1
-                if s[4] is not None:
-                    q_at.append(k)
-                    if st[2] is None:
-                        st[2], st[3] = s[4], s[5]
-                pending = st[6]
-                if pending is None:
-                    pending = st[6] = {}
-                if len(pending) < MAX_OUTSTANDING:
-                    pending.setdefault(s[0], ts[k])
-            else:
-                st[1] += 1
-                r_at.append(k)
-                pending = st[6]
-                sent = pending.pop(s[0], None) if pending else None
-                if sent is not None:
-                    f.answered += 1
-                    rtt = max(0, ts[k] - sent) // 1000
-                    f.rtt(rtt)
-                    if st[5] is None:
-                        st[5] = rtt
-                if st[4] is None:
-                    st[4] = s
         # the report's figures, in bulk
         f.by_opcode.update(Counter((m[1] >> 11) & 0xF for m in msgs))
         f.responses += len(r_at)
@@ -1337,6 +1308,59 @@ def _hello_in_one_record(head: bytes, n: int) -> bool:
     return message <= record and 5 + message <= n
 
 
+def dns_flow_step(flows: dict[int, Any], codes: list[int], msgs: list[tuple[Any, ...]],
+                  ts: list[int], make: Any, max_outstanding: int) -> tuple[list[int], list[int], list[int]]:  # fmt: skip
+    """Apply DNS messages to their flows' states; the specification of the C version
+    (``netsift._dns.flow_step``).
+
+    ``msgs[k]`` (a summary tuple, :class:`netsift.dns.DnsSummary` layout) travelled
+    in flow direction ``codes[k]`` (a :class:`FlowOut` code) at ``ts[k]`` (ns).
+    ``flows`` maps a flow id to its state, a list made by ``make(tuple)`` with the
+    :class:`_DnsState` layout: queries, responses, first qname, its qtype, first
+    response, first RTT (µs), outstanding query ids ({id: ts}, at most
+    ``max_outstanding``), anomaly codes in order of first appearance.
+
+    Returns the indexes of queries that carry a question, the indexes of
+    responses, and the RTTs (µs) of responses that answered an outstanding query.
+    """
+    q_at: list[int] = []
+    r_at: list[int] = []
+    rtts: list[int] = []
+    for k, s in enumerate(msgs):
+        key = codes[k] >> 1
+        st = flows.get(key)
+        if st is None:
+            st = flows[key] = make((0, 0, None, None, None, None, None, None))
+        if s[8]:
+            if st[7] is None:
+                st[7] = []
+            st[7].extend(a for a in s[8] if a not in st[7])
+        if not s[1] & 0x8000:
+            st[0] += 1
+            if s[4] is not None:
+                q_at.append(k)
+                if st[2] is None:
+                    st[2], st[3] = s[4], s[5]
+            pending = st[6]
+            if pending is None:
+                pending = st[6] = {}
+            if len(pending) < max_outstanding:
+                pending.setdefault(s[0], ts[k])
+        else:
+            st[1] += 1
+            r_at.append(k)
+            pending = st[6]
+            sent = pending.pop(s[0], None) if pending else None
+            if sent is not None:
+                rtt = max(0, ts[k] - sent) // 1000
+                rtts.append(rtt)
+                if st[5] is None:
+                    st[5] = rtt
+            if st[4] is None:
+                st[4] = s
+    return q_at, r_at, rtts
+
+
 def _dns_event(s: tuple[Any, ...]) -> dict[str, Any]:
     """``netsift packets`` fields of a DNS summary tuple (:class:`netsift.dns.DnsSummary` layout)."""
     return {
@@ -1373,6 +1397,8 @@ def _summarize_fn() -> Any:
 
 #: bytes-like -> DNS summary tuple (:class:`netsift.dns.DnsSummary` layout)
 _SUMMARIZE: Final = _summarize_fn()
+#: :func:`dns_flow_step`, in C when built
+_FLOW_STEP: Final = dns_flow_step
 
 #: ServerHello.random of a HelloRetryRequest: SHA-256 of "HelloRetryRequest" (RFC 8446 §4.1.3).
 _HRR_RANDOM: Final = hashlib.sha256(b"HelloRetryRequest").digest()
