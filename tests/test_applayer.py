@@ -459,3 +459,29 @@ def test_a_keepalive_byte_does_not_decide_a_direction(tmp_path: Path) -> None:
     turns = [(0, b"\x00"), (0, b"GET /k HTTP/1.1\r\nHost: h\r\n\r\n"), (1, b"HTTP/1.1 204 No Content\r\n\r\n")]
     h = only_flow(analyze(str(write(tmp_path, talk(1.0, 40120, 8000, turns)))), resp_p=8000)["http"]
     assert h["request_list"][0]["uri"] == "/k" and h["status_codes"] == [204]
+
+
+def test_hello_retry_after_an_unclaimed_first_payload(corpus_dir: Path) -> None:
+    """nDPI's pgsql2: PostgreSQL's SSLRequest on port 60102 claims nothing, the first
+    ClientHello goes unread, and the HelloRetryRequest opens the client direction again:
+    its second hello (in the same batch) must be read even though the direction's first
+    payload was set aside as one no parser wants."""
+    report = analyze(str(corpus_dir / "ndpi/tests/cfgs/default/pcap/pgsql2.pcapng"), report_flows=10)
+    assert report["tls"]["hello_retry_requests"] == 1
+    assert report["tls"]["client_hellos"] == 1
+    assert report["tls"]["ja4"][0]["fingerprint"] == "t13i360900_018971650b2c_5fb67df6121e"
+
+
+def test_chunked_bodies_over_many_segments(tmp_path: Path) -> None:
+    """Responses whose chunked and sized bodies span segments are skipped by their framing;
+    the pipelined heads after them are all read."""
+    chunk = b"y" * 3000
+    resp = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(4)) + b"0\r\n\r\n"
+            + b"HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n" + b"z" * 9000
+            + b"HTTP/1.1 304 Not Modified\r\n\r\n")  # fmt: skip
+    req = b"".join(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % k for k in range(3))
+    chunks = [resp[i:i + 1400] for i in range(0, len(resp), 1400)]
+    report = analyze(str(write(tmp_path, connection(1.0, 40012, 8080, [req], chunks))))
+    h = only_flow(report, resp_p=8080)["http"]
+    assert (h["requests"], h["responses"], h["status_codes"]) == (3, 3, [200, 200, 304])

@@ -430,3 +430,46 @@ def test_heads_match_tshark(corpus_dir: Path) -> None:
     assert counts["compared"] >= 1000 and counts["equal"] >= 0.95 * counts["compared"], counts
     if os.environ.get("CI") == "true":
         assert counts["equal"] >= 7460 and counts["evasion_equal"] >= 105, counts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["length", "chunked", "none"]), st.binary(max_size=40)),
+                min_size=1, max_size=4),
+       st.lists(st.integers(1, 25), min_size=1, max_size=40))
+def test_skip_accounts_like_feed(msgs: list[tuple[str, bytes]], steps: list[int]) -> None:
+    """Wherever body_left allows it, skip(n) leaves the assembler as feed(those n bytes) would."""
+    data = b""
+    for framing, body in msgs:
+        if framing == "length":
+            data += b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        elif framing == "chunked":
+            data += b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            if body:
+                data += f"{len(body):x}\r\n".encode() + body + b"\r\n"
+            data += b"0\r\n\r\n"
+        else:  # the body runs to the end of the connection
+            data += b"HTTP/1.1 200 OK\r\n\r\n" + body
+    fed, skipped = HeadAssembler("response"), HeadAssembler("response")
+    heads_fed: list[tuple[int | None, int | None]] = []
+    heads_skipped: list[tuple[int | None, int | None]] = []
+    pos, k = 0, 0
+    while pos < len(data):
+        n = min(steps[k % len(steps)], len(data) - pos)
+        k += 1
+        piece = data[pos:pos + n]
+        pos += n
+        heads_fed += [(h.status, h.content_length) for h in fed.feed(piece)]
+        left = skipped.body_left()
+        if left == -1 or n < left:
+            skipped.skip(n)
+        else:
+            with pytest.raises(ValueError):
+                skipped.skip(n)
+            heads_skipped += [(h.status, h.content_length) for h in skipped.feed(piece)]
+        assert (skipped.state, skipped.body_bytes, skipped.discarded_bytes) == (
+            fed.state, fed.body_bytes, fed.discarded_bytes)
+    heads_fed += [(h.status, h.content_length) for h in fed.close()]
+    heads_skipped += [(h.status, h.content_length) for h in skipped.close()]
+    framings = [f for f, _ in msgs]
+    expected = framings.index("none") + 1 if "none" in framings else len(msgs)  # it takes the rest
+    assert heads_skipped == heads_fed and len(heads_fed) == expected

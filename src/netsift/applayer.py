@@ -606,6 +606,7 @@ class AppLayer:
         self._reopened: list[tuple[int, int]] = []
         self._frame_override: int | None = None
         self._no_parser: set[int] = set()
+        self._http_now: set[int] = set()
 
     # -- public -------------------------------------------------------------------------
     def update(self, cols: PacketColumns, batch: RecordBatch, out: FlowOut,
@@ -652,7 +653,7 @@ class AppLayer:
             # is filtered out here with the directions decided in earlier batches.
             first = np.flatnonzero(tcp & (seen == 0))
             claimed: list[int] = []
-            http_now: set[int] = set()  # directions claimed for HTTP in this batch
+            http_now = self._http_now = set()  # directions claimed for HTTP in this batch
             no_parser = self._no_parser = set()  # first payloads no parser wants
             sports, dports = cols.sport, cols.dport
             for i, code, o, n in zip(first.tolist(), fid[first].tolist(), start[first].tolist(),
@@ -663,6 +664,8 @@ class AppLayer:
                     http_now.add(code)
                 elif not kind and n >= MIN_CLAIM_BYTES:
                     no_parser.add(code)
+                elif kind == "tls" and len(head) >= 6 and head[5] not in (1, 2):
+                    no_parser.add(code)  # a handshake record that holds no hello
                 if (n < MIN_CLAIM_BYTES or (kind and not (kind == "tls" and _hello_in_one_record(head, n)))
                         or (not kind and ((code ^ 1) in http_now or (code ^ 1) in self._active))):  # fmt: skip
                     claimed.append(code)  # later segments of this direction may matter
@@ -850,6 +853,7 @@ class AppLayer:
         dports = cols.dport[rows].tolist()
         ts = cols.ts_ns[rows].tolist()
         flows = self._flows
+        no_parser = self._no_parser
         for k, (i, code, o, n) in enumerate(zip(rows.tolist(), fid[rows].tolist(), start[rows].tolist(),
                                                 avail[rows].tolist(), strict=True)):  # fmt: skip
             key = code >> 1
@@ -857,9 +861,16 @@ class AppLayer:
             if af is None:
                 # a flow with no state yet: this is a direction's first payload; one
                 # that no parser claims (decided in update) leaves no state behind
-                if code in self._no_parser:
+                if code in no_parser:
                     continue
                 af = flows[key] = _AppFlow()
+            elif (code in no_parser and (code ^ 1) not in self._active and (code ^ 1) not in self._http_now
+                    and (af.streams is None or not af.streams[code & 1].mode)):  # fmt: skip
+                # the same, in a flow with state: the other direction waits for nothing
+                # (no held segments for this ACK to release) and is not HTTP, so the
+                # claim would only mark this direction done -- unless it was opened
+                # again in the meantime (a HelloRetryRequest), which reads it from here
+                continue
             streams = af.streams
             if streams is None:
                 streams = af.streams = [_Stream(), _Stream()]
@@ -869,8 +880,19 @@ class AppLayer:
                 # this packet acknowledges bytes of the other direction that were never
                 # captured: the hole before its held segments will not fill
                 self._skip_hole(af, peer, code ^ 1, i, sports[k], dports[k], ts[k])
-            if st.mode == "done":
+            mode = st.mode
+            if mode == "done":
                 continue
+            if mode == "http" and seqs[k] == st.next_seq and n == plens[k] and not st.pending and not af.tunnel:
+                # the next in-order segment of a body (or of a stream no longer HTTP):
+                # only counted, as feeding it would
+                assert st.http is not None
+                left = st.http.body_left()
+                if n and (left == -1 or n < left):
+                    st.http.skip(n)
+                    st.next_seq = (st.next_seq + n) & 0xFFFFFFFF
+                    st.segments += 1
+                    continue
             self._segment(af, st, code, i, seqs[k], bytes(mv[o : o + n]), plens[k], sports[k],
                           dports[k], ts[k])  # fmt: skip
 

@@ -405,6 +405,29 @@ class HeadAssembler:
         self._lose(None)
         self._offset += n
 
+    def body_left(self) -> int:
+        """How many of the next stream bytes are certainly skipped (body or not HTTP):
+        :meth:`skip` may be given fewer than this instead of :meth:`feed`; -1 means
+        every byte from here on."""
+        state = self.state
+        if state in (_UNTIL_CLOSE, _DONE):
+            return -1
+        if state in (_BODY, _CHUNK_DATA) and not self._buf:
+            return self._remaining
+        return 0
+
+    def skip(self, n: int) -> None:
+        """Account for ``n`` stream bytes that :meth:`body_left` says are skipped: the
+        same as :meth:`feed` with them, without the bytes."""
+        left = self.body_left()
+        if not (n > 0 and (left == -1 or n < left)):
+            raise ValueError(f"skip({n}) with {left} bytes skippable")
+        if left == -1:
+            self._discard_input(n, body=self.state == _UNTIL_CLOSE)
+        else:
+            self._remaining -= n
+            self._discard_input(n, body=True)
+
     def expect_no_body(self) -> None:
         """The last head's message has no body whatever its fields say (response
         to HEAD, 2xx to CONNECT — known only to whoever pairs the directions)."""
