@@ -521,6 +521,19 @@ class HeadAssembler:
         buf = self._buf
         limit = self.max_head_bytes
         lf = buf.find(b"\n", 0, limit)
+        if lf != -1 and buf[:14] != _H2_PREFACE:
+            # The usual case, a whole head in the buffer: a head parsed from it has a
+            # valid start line, which is all the checks below would establish first
+            end = _head_end(buf, max(0, self._scanned - 2), min(len(buf), limit))
+            if end != -1:
+                head = _parse_head(bytes(buf[:end]), self._offset, self.direction)
+                if head is not None:
+                    if head.anomalies:
+                        self._count(head.anomalies)
+                    out.append(head)
+                    self._drop(end)
+                    self._after_head(head)
+                    return True
         first = bytes(buf[:lf] if lf != -1 else buf[:limit])
         if first.endswith(b"\r"):
             first = first[:-1]
