@@ -394,12 +394,9 @@ static int record(Parser *p, Walk *w, int section) {
     return OK;
 }
 
-static PyObject *summarize(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (get_buffer(arg, &view, 1, "data") < 0) return NULL;
-    Parser p = {.d = (const unsigned char *)view.buf, .n = view.len};
-    const unsigned char *d = p.d;
-    const Py_ssize_t n = p.n;
+/* The summary tuple of the n octets at d (the body of summarize). */
+static PyObject *summarize_octets(const unsigned char *d, const Py_ssize_t n) {
+    Parser p = {.d = d, .n = n};
     unsigned ident = 0, flags = 0, rcode = 0, counts[4] = {0, 0, 0, 0};
     PyObject *qname = NULL, *qtype = NULL, *qclass = NULL, *result = NULL;
     Walk w = {.pos = HEADER_LEN, .answers = PyList_New(0)};
@@ -484,8 +481,443 @@ done:
     Py_XDECREF(qtype);
     Py_XDECREF(qclass);
     Py_XDECREF(w.answers);
+    return result;
+}
+
+static PyObject *summarize(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (get_buffer(arg, &view, 1, "data") < 0) return NULL;
+    PyObject *result = summarize_octets((const unsigned char *)view.buf, view.len);
     PyBuffer_Release(&view);
     return result;
+}
+
+/* summarize_many(buf, starts, lens): [summarize(buf[o:o + n]) for o, n in
+ * zip(starts, lens)] without a slice object per message.  Every (o, n) is
+ * checked against the buffer before any message is read. */
+static PyObject *summarize_many(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *buf, *starts_arg, *lens_arg;
+    if (!PyArg_ParseTuple(args, "OOO:summarize_many", &buf, &starts_arg, &lens_arg)) return NULL;
+    Py_buffer view;
+    if (get_buffer(buf, &view, 1, "buf") < 0) return NULL;
+    PyObject *starts = NULL, *lens = NULL, *result = NULL;
+    Py_ssize_t *pos = NULL;
+    starts = PySequence_Fast(starts_arg, "starts must be a sequence of ints");
+    if (!starts) goto done;
+    lens = PySequence_Fast(lens_arg, "lens must be a sequence of ints");
+    if (!lens) goto done;
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(starts);
+    if (PySequence_Fast_GET_SIZE(lens) != count) {
+        PyErr_SetString(PyExc_ValueError, "starts and lens differ in length");
+        goto done;
+    }
+    pos = PyMem_New(Py_ssize_t, 2 * (size_t)count + 1);
+    if (!pos) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        /* out-of-range ints clamp to PY_SSIZE_T_MIN/MAX and fail the bounds check */
+        const Py_ssize_t o = PyNumber_AsSsize_t(PySequence_Fast_GET_ITEM(starts, i), NULL);
+        if (o == -1 && PyErr_Occurred()) goto done;
+        const Py_ssize_t len = PyNumber_AsSsize_t(PySequence_Fast_GET_ITEM(lens, i), NULL);
+        if (len == -1 && PyErr_Occurred()) goto done;
+        if (o < 0 || len < 0 || o > view.len - len) {
+            PyErr_Format(PyExc_ValueError,
+                         "message %zd: offset %zd, length %zd outside a buffer of %zd octets", i,
+                         o, len, view.len);
+            goto done;
+        }
+        pos[2 * i] = o;
+        pos[2 * i + 1] = len;
+    }
+    result = PyList_New(count);
+    if (!result) goto done;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *s = summarize_octets(d + pos[2 * i], pos[2 * i + 1]);
+        if (!s) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, s);
+    }
+done:
+    PyMem_Free(pos);
+    Py_XDECREF(starts);
+    Py_XDECREF(lens);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* ---------------------------------------------------------------- flow_step
+ *
+ * A transliteration of netsift.applayer.dns_flow_step, operation for operation:
+ * item access, arithmetic, comparisons and truth tests go through the abstract
+ * object API (so a list subclass state, a dict subclass of flows or int
+ * subclasses behave as in Python); only exact lists, dicts and ints take fast
+ * paths with the same result.  One difference: the anomaly list st[7] must be
+ * an exact list (Python would call any object's extend with a generator).
+ */
+
+static PyObject *idx[9];        /* the ints 0..8, as item indexes */
+static PyObject *int_one;       /* 1 */
+static PyObject *int_thousand;  /* 1000 */
+static PyObject *new_state_arg; /* (0, 0, None, None, None, None, None, None) */
+static PyObject *str_get, *str_pop, *str_setdefault;
+
+static binaryfunc list_subscript;     /* list's o[i] */
+static objobjargproc list_ass_subscript; /* list's o[i] = v */
+
+static PyObject *list_getitem;   /* list.__getitem__ */
+static PyObject *str_getitem;    /* "__getitem__" */
+static PyTypeObject *plain_type; /* the last list subclass found to keep list's o[i] */
+static unsigned int plain_tag;   /* its version tag then (any change to the type drops it) */
+
+/* A list, or a list subclass that keeps list's o[i] (as _DnsState does).  A
+ * subclass's o[i] calls the __getitem__ its MRO finds, list's own method here
+ * (list defines it as a method, so the subclass slot is never list's), so reading
+ * the list directly gives the same result without a method call. */
+static int plain_list_get(PyObject *o) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyList_Type) return 1;
+    if (!PyList_Check(o)) return 0;
+    if (t == plain_type && (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) &&
+        t->tp_version_tag == plain_tag)
+        return 1;
+    if (t->tp_as_mapping->mp_subscript != list_subscript &&
+        _PyType_Lookup(t, str_getitem) != list_getitem)
+        return 0;
+    if (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) {
+        Py_INCREF(t);
+        Py_XSETREF(plain_type, t);
+        plain_tag = t->tp_version_tag;
+    }
+    return 1;
+}
+
+static inline PyObject *item(PyObject *o, int i) { /* new reference: o[i] */
+    if (PyTuple_CheckExact(o) && i < PyTuple_GET_SIZE(o))
+        return Py_NewRef(PyTuple_GET_ITEM(o, i));
+    if (plain_list_get(o) && i < PyList_GET_SIZE(o)) return Py_NewRef(PyList_GET_ITEM(o, i));
+    return PyObject_GetItem(o, idx[i]);
+}
+
+static inline int set_item(PyObject *o, int i, PyObject *v) { /* o[i] = v */
+    if (PyList_Check(o) && Py_TYPE(o)->tp_as_mapping->mp_ass_subscript == list_ass_subscript &&
+        i < PyList_GET_SIZE(o))
+        return PyList_SetItem(o, i, Py_NewRef(v));
+    return PyObject_SetItem(o, idx[i], v);
+}
+
+/* o[i] is None: 1, 0, or -1 with an exception set. */
+static int item_is_none(PyObject *o, int i) {
+    PyObject *v = item(o, i);
+    if (!v) return -1;
+    const int none = v == Py_None;
+    Py_DECREF(v);
+    return none;
+}
+
+/* o[i] += 1 */
+static int increment(PyObject *o, int i) {
+    PyObject *v = item(o, i);
+    if (!v) return -1;
+    PyObject *w = PyNumber_InPlaceAdd(v, int_one);
+    Py_DECREF(v);
+    if (!w) return -1;
+    const int rc = set_item(o, i, w);
+    Py_DECREF(w);
+    return rc;
+}
+
+static int append_index(PyObject *list, Py_ssize_t k) {
+    PyObject *v = PyLong_FromSsize_t(k);
+    if (!v) return -1;
+    const int rc = PyList_Append(list, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* not s[1] & 0x8000: 1 (a query), 0 (a response), -1 on error. */
+static int is_query(PyObject *flags) {
+    if (PyLong_CheckExact(flags)) {
+        int overflow;
+        const long long v = PyLong_AsLongLongAndOverflow(flags, &overflow);
+        if (!overflow) {
+            if (v == -1 && PyErr_Occurred()) return -1;
+            return !(v & 0x8000); /* two's complement, as Python's & */
+        }
+    }
+    PyObject *mask = PyLong_FromLong(0x8000);
+    if (!mask) return -1;
+    PyObject *bit = PyNumber_And(flags, mask);
+    Py_DECREF(mask);
+    if (!bit) return -1;
+    const int truth = PyObject_IsTrue(bit);
+    Py_DECREF(bit);
+    return truth < 0 ? -1 : !truth;
+}
+
+/* max(0, now - sent) // 1000, a new reference. */
+static PyObject *rtt_of(PyObject *now, PyObject *sent) {
+    if (PyLong_CheckExact(now) && PyLong_CheckExact(sent)) {
+        int o1, o2;
+        const long long a = PyLong_AsLongLongAndOverflow(now, &o1);
+        const long long b = PyLong_AsLongLongAndOverflow(sent, &o2);
+        long long diff;
+        if (!o1 && !o2 && !__builtin_sub_overflow(a, b, &diff))
+            return PyLong_FromLongLong(diff > 0 ? diff / 1000 : 0); /* diff >= 0: / is // */
+        if (PyErr_Occurred()) return NULL;
+    }
+    PyObject *diff = PyNumber_Subtract(now, sent);
+    if (!diff) return NULL;
+    /* builtin max keeps the first argument unless a later one is greater */
+    PyObject *zero = idx[0];
+    const int greater = PyObject_RichCompareBool(diff, zero, Py_GT);
+    if (greater < 0) {
+        Py_DECREF(diff);
+        return NULL;
+    }
+    PyObject *rtt = PyNumber_FloorDivide(greater ? diff : zero, int_thousand);
+    Py_DECREF(diff);
+    return rtt;
+}
+
+/* st[7].extend(a for a in anomalies if a not in st[7]) */
+static int add_anomalies(PyObject *st, PyObject *anomalies) {
+    int none = item_is_none(st, 7);
+    if (none < 0) return -1;
+    if (none) {
+        PyObject *fresh = PyList_New(0);
+        if (!fresh) return -1;
+        const int rc = set_item(st, 7, fresh);
+        Py_DECREF(fresh);
+        if (rc < 0) return -1;
+    }
+    PyObject *target = item(st, 7);
+    if (!target) return -1;
+    if (!PyList_CheckExact(target)) {
+        PyErr_Format(PyExc_TypeError, "a DNS state's anomalies (item 7) must be a list, not %.100s",
+                     Py_TYPE(target)->tp_name);
+        Py_DECREF(target);
+        return -1;
+    }
+    PyObject *it = PyObject_GetIter(anomalies);
+    if (!it) {
+        Py_DECREF(target);
+        return -1;
+    }
+    PyObject *a;
+    int rc = 0;
+    while ((a = PyIter_Next(it))) {
+        PyObject *current = item(st, 7); /* the generator reads st[7] each time */
+        int has = current ? PySequence_Contains(current, a) : -1;
+        Py_XDECREF(current);
+        if (has == 0) has = PyList_Append(target, a);
+        Py_DECREF(a);
+        if (has < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (!rc && PyErr_Occurred()) rc = -1;
+    Py_DECREF(it);
+    Py_DECREF(target);
+    return rc;
+}
+
+/* flows.get(key) as a new reference (None when absent) */
+static PyObject *flows_get(PyObject *flows, PyObject *key) {
+    if (PyDict_CheckExact(flows)) {
+        PyObject *v = PyDict_GetItemWithError(flows, key);
+        if (v) return Py_NewRef(v);
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    return PyObject_CallMethodOneArg(flows, str_get, key);
+}
+
+/* One query: the body of the `if not s[1] & 0x8000` branch. */
+static int query(PyObject *st, PyObject *s, PyObject *q_at, Py_ssize_t k, PyObject *ts,
+                 long long max_outstanding) {
+    if (increment(st, 0) < 0) return -1;
+    PyObject *qname = item(s, 4);
+    if (!qname) return -1;
+    const int has_name = qname != Py_None;
+    Py_DECREF(qname);
+    if (has_name) {
+        if (append_index(q_at, k) < 0) return -1;
+        const int none = item_is_none(st, 2);
+        if (none < 0) return -1;
+        if (none) {
+            PyObject *name = item(s, 4);
+            if (!name) return -1;
+            PyObject *qtype = item(s, 5);
+            if (!qtype) {
+                Py_DECREF(name);
+                return -1;
+            }
+            int rc = set_item(st, 2, name);
+            if (rc == 0) rc = set_item(st, 3, qtype);
+            Py_DECREF(name);
+            Py_DECREF(qtype);
+            if (rc < 0) return -1;
+        }
+    }
+    PyObject *pending = item(st, 6);
+    if (!pending) return -1;
+    if (pending == Py_None) {
+        Py_DECREF(pending);
+        pending = PyDict_New();
+        if (!pending) return -1;
+        if (set_item(st, 6, pending) < 0) goto fail;
+    }
+    const Py_ssize_t size = PyObject_Size(pending);
+    if (size < 0) goto fail;
+    if ((long long)size < max_outstanding) {
+        PyObject *ident = item(s, 0);
+        if (!ident) goto fail;
+        PyObject *when = PySequence_GetItem(ts, k);
+        if (!when) {
+            Py_DECREF(ident);
+            goto fail;
+        }
+        PyObject *r;
+        if (PyDict_CheckExact(pending)) {
+            r = PyDict_SetDefault(pending, ident, when);
+            Py_XINCREF(r); /* borrowed */
+        } else {
+            r = PyObject_CallMethodObjArgs(pending, str_setdefault, ident, when, NULL);
+        }
+        Py_DECREF(ident);
+        Py_DECREF(when);
+        if (!r) goto fail;
+        Py_DECREF(r);
+    }
+    Py_DECREF(pending);
+    return 0;
+fail:
+    Py_DECREF(pending);
+    return -1;
+}
+
+/* One response: the body of the `else` branch. */
+static int response(PyObject *st, PyObject *s, PyObject *r_at, PyObject *rtts, Py_ssize_t k,
+                    PyObject *ts) {
+    if (increment(st, 1) < 0) return -1;
+    if (append_index(r_at, k) < 0) return -1;
+    PyObject *pending = item(st, 6);
+    if (!pending) return -1;
+    PyObject *sent = NULL;
+    const int truth = PyObject_IsTrue(pending);
+    if (truth < 0) goto fail;
+    if (truth) {
+        PyObject *ident = item(s, 0);
+        if (!ident) goto fail;
+        if (PyDict_CheckExact(pending) && PyLong_CheckExact(ident)) {
+            sent = PyDict_GetItemWithError(pending, ident);
+            if (sent) {
+                Py_INCREF(sent);
+                if (PyDict_DelItem(pending, ident) < 0) Py_CLEAR(sent);
+            } else if (!PyErr_Occurred()) {
+                sent = Py_NewRef(Py_None);
+            }
+        } else {
+            sent = PyObject_CallMethodObjArgs(pending, str_pop, ident, Py_None, NULL);
+        }
+        Py_DECREF(ident);
+        if (!sent) goto fail;
+    }
+    if (sent && sent != Py_None) {
+        PyObject *now = PySequence_GetItem(ts, k);
+        if (!now) goto fail;
+        PyObject *rtt = rtt_of(now, sent);
+        Py_DECREF(now);
+        if (!rtt) goto fail;
+        int rc = PyList_Append(rtts, rtt);
+        if (rc == 0) {
+            rc = item_is_none(st, 5);
+            if (rc > 0) rc = set_item(st, 5, rtt);
+        }
+        Py_DECREF(rtt);
+        if (rc < 0) goto fail;
+    }
+    Py_XDECREF(sent);
+    Py_DECREF(pending);
+    const int none = item_is_none(st, 4);
+    if (none < 0) return -1;
+    return none ? set_item(st, 4, s) : 0;
+fail:
+    Py_XDECREF(sent);
+    Py_DECREF(pending);
+    return -1;
+}
+
+static PyObject *flow_step(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *flows, *codes, *msgs, *ts, *make, *limit;
+    if (!PyArg_ParseTuple(args, "O!OOOOO!:flow_step", &PyDict_Type, &flows, &codes, &msgs, &ts,
+                          &make, &PyLong_Type, &limit))
+        return NULL;
+    if (!PySequence_Check(codes) || !PySequence_Check(ts)) {
+        PyErr_SetString(PyExc_TypeError, "flow_step: codes and ts must be sequences");
+        return NULL;
+    }
+    int overflow;
+    long long max_outstanding = PyLong_AsLongLongAndOverflow(limit, &overflow);
+    if (max_outstanding == -1 && PyErr_Occurred()) return NULL;
+    if (overflow) max_outstanding = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+    PyObject *q_at = PyList_New(0), *r_at = PyList_New(0), *rtts = PyList_New(0);
+    PyObject *it = NULL, *s = NULL, *st = NULL, *key = NULL;
+    if (!q_at || !r_at || !rtts) goto fail;
+    it = PyObject_GetIter(msgs);
+    if (!it) goto fail;
+    for (Py_ssize_t k = 0; (s = PyIter_Next(it)); k++) {
+        PyObject *code = PySequence_GetItem(codes, k);
+        if (!code) goto fail;
+        key = PyNumber_Rshift(code, int_one);
+        Py_DECREF(code);
+        if (!key) goto fail;
+        st = flows_get(flows, key);
+        if (!st) goto fail;
+        if (st == Py_None) {
+            Py_DECREF(st);
+            st = PyObject_CallOneArg(make, new_state_arg);
+            if (!st || PyObject_SetItem(flows, key, st) < 0) goto fail;
+        }
+        Py_CLEAR(key);
+        PyObject *anomalies = item(s, 8);
+        if (!anomalies) goto fail;
+        int truth = PyObject_IsTrue(anomalies);
+        if (truth > 0) truth = add_anomalies(st, anomalies);
+        Py_DECREF(anomalies);
+        if (truth < 0) goto fail;
+        PyObject *flags = item(s, 1);
+        if (!flags) goto fail;
+        const int q = is_query(flags);
+        Py_DECREF(flags);
+        if (q < 0) goto fail;
+        if ((q ? query(st, s, q_at, k, ts, max_outstanding)
+               : response(st, s, r_at, rtts, k, ts)) < 0)
+            goto fail;
+        Py_CLEAR(st);
+        Py_CLEAR(s);
+    }
+    if (PyErr_Occurred()) goto fail;
+    Py_DECREF(it);
+    return Py_BuildValue("(NNN)", q_at, r_at, rtts);
+fail:
+    Py_XDECREF(key);
+    Py_XDECREF(st);
+    Py_XDECREF(s);
+    Py_XDECREF(it);
+    Py_XDECREF(q_at);
+    Py_XDECREF(r_at);
+    Py_XDECREF(rtts);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
@@ -493,12 +925,18 @@ static PyMethodDef methods[] = {
      "summarize(data, /) -> (id, flags, rcode, counts, qname, qtype, qclass, answers, "
      "anomalies)\n\nThe fields of netsift.dns.DnsSummary for one DNS message; never raises on "
      "bad input."},
+    {"summarize_many", summarize_many, METH_VARARGS,
+     "summarize_many(buf, starts, lens, /) -> list\n\n[summarize(buf[o:o + n]) for o, n in "
+     "zip(starts, lens)], reading buf in place; ValueError when an (o, n) leaves buf."},
+    {"flow_step", flow_step, METH_VARARGS,
+     "flow_step(flows, codes, msgs, ts, make, max_outstanding, /) -> (q_at, r_at, rtts)\n\n"
+     "netsift.applayer.dns_flow_step, in C."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_dns", "DNS message summaries, in C (see netsift.dns.summarize).", -1,
-    methods,
+    methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__dns(void) {
@@ -513,5 +951,26 @@ PyMODINIT_FUNC PyInit__dns(void) {
         if (!code_str[i] && !(code_str[i] = PyUnicode_InternFromString(code_names[i])))
             return NULL;
     }
+    for (int i = 0; i < 9; i++) {
+        if (!idx[i] && !(idx[i] = PyLong_FromLong(i))) return NULL;
+    }
+    if (!str_getitem && !(str_getitem = PyUnicode_InternFromString("__getitem__"))) return NULL;
+    if (!list_getitem) {
+        list_getitem = PyDict_GetItemWithError(PyList_Type.tp_dict, str_getitem);
+        if (!list_getitem) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_SystemError, "list.__getitem__");
+        Py_INCREF(list_getitem);
+    }
+    list_subscript = PyList_Type.tp_as_mapping->mp_subscript;
+    list_ass_subscript = PyList_Type.tp_as_mapping->mp_ass_subscript;
+    if (!int_one && !(int_one = PyLong_FromLong(1))) return NULL;
+    if (!int_thousand && !(int_thousand = PyLong_FromLong(1000))) return NULL;
+    if (!new_state_arg &&
+        !(new_state_arg = Py_BuildValue("(iiOOOOOO)", 0, 0, Py_None, Py_None, Py_None, Py_None,
+                                        Py_None, Py_None)))
+        return NULL;
+    if (!str_get && !(str_get = PyUnicode_InternFromString("get"))) return NULL;
+    if (!str_pop && !(str_pop = PyUnicode_InternFromString("pop"))) return NULL;
+    if (!str_setdefault && !(str_setdefault = PyUnicode_InternFromString("setdefault")))
+        return NULL;
     return PyModule_Create(&module);
 }

@@ -749,8 +749,12 @@ class AppLayer:
 
     def _dns_udp(self, cols: PacketColumns, rows: np.ndarray[Any, Any], fid: np.ndarray[Any, Any],
                  start: np.ndarray[Any, Any], avail: np.ndarray[Any, Any], mv: memoryview) -> None:
-        summarize = _SUMMARIZE
-        msgs = [summarize(mv[o : o + n]) for o, n in zip(start[rows].tolist(), avail[rows].tolist(), strict=True)]
+        starts, lens = start[rows].tolist(), avail[rows].tolist()
+        if _SUMMARIZE_MANY is not None:  # C: every message read in place, no slice objects
+            msgs = _SUMMARIZE_MANY(mv, starts, lens)
+        else:
+            summarize = _SUMMARIZE
+            msgs = [summarize(mv[o : o + n]) for o, n in zip(starts, lens, strict=True)]
         self._dns_messages(cols, rows, fid[rows].tolist(), msgs, False)
 
     def _dns_messages(self, cols: PacketColumns, rows: np.ndarray[Any, Any], codes: list[int],
@@ -1417,10 +1421,21 @@ def _summarize_fn() -> Any:
     return summarize
 
 
+def _dns_c_fn(name: str) -> Any:
+    """``netsift._dns.<name>``, or None without the C extension (or with an older build)."""
+    try:
+        from . import _dns
+    except ImportError:
+        return None
+    return getattr(_dns, name, None)
+
+
 #: bytes-like -> DNS summary tuple (:class:`netsift.dns.DnsSummary` layout)
 _SUMMARIZE: Final = _summarize_fn()
+#: (buffer, starts, lens) -> the summary tuples of buffer[o : o + n]; None without C
+_SUMMARIZE_MANY: Final = _dns_c_fn("summarize_many")
 #: :func:`dns_flow_step`, in C when built
-_FLOW_STEP: Final = dns_flow_step
+_FLOW_STEP: Final = _dns_c_fn("flow_step") or dns_flow_step
 
 #: ServerHello.random of a HelloRetryRequest: SHA-256 of "HelloRetryRequest" (RFC 8446 §4.1.3).
 _HRR_RANDOM: Final = hashlib.sha256(b"HelloRetryRequest").digest()
