@@ -43,7 +43,7 @@ import bisect
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import numpy as np
@@ -52,6 +52,7 @@ from . import dns as dnsmod
 from . import tls as tlsmod
 from .capture import RecordBatch
 from .columns import PacketColumns, ip_text
+from .detect.base import DnsEvents
 from .flows import SERVICES, FlowOut
 from .http import Head, HeadAssembler
 from .quic import CryptoAssembler, QuicHello
@@ -607,6 +608,9 @@ class AppLayer:
         self._frame_override: int | None = None
         self._no_parser: set[int] = set()
         self._http_now: set[int] = set()
+        self._file_index = 0
+        #: called with every batch of DNS messages (the detectors' feed), when set
+        self.dns_sink: Callable[[DnsEvents], None] | None = None
 
     # -- public -------------------------------------------------------------------------
     def update(self, cols: PacketColumns, batch: RecordBatch, out: FlowOut,
@@ -615,6 +619,7 @@ class AppLayer:
         (file, frame) of each row when the rows are reassembled datagrams."""
         self._cols = cols
         self._frames = frames
+        self._file_index = batch.file_index
         fid = out.fid
         plen = cols.payload_len
         has = (fid >= 0) & (plen > 0) & (cols.payload_off >= 0)
@@ -755,10 +760,10 @@ class AppLayer:
         else:
             summarize = _SUMMARIZE
             msgs = [summarize(mv[o : o + n]) for o, n in zip(starts, lens, strict=True)]
-        self._dns_messages(cols, rows, fid[rows].tolist(), msgs, False)
+        self._dns_messages(cols, rows, fid[rows].tolist(), msgs, False, lens)
 
     def _dns_messages(self, cols: PacketColumns, rows: np.ndarray[Any, Any], codes: list[int],
-                      msgs: list[tuple[Any, ...]], tcp: bool) -> None:  # fmt: skip
+                      msgs: list[tuple[Any, ...]], tcp: bool, sizes: list[int]) -> None:  # fmt: skip
         """Count DNS messages (rows ``rows`` of ``cols``, flows ``codes``) and fill their flows.
 
         ``msgs`` are :class:`netsift.dns.DnsSummary` tuples (or the C function's plain
@@ -782,6 +787,8 @@ class AppLayer:
             events = self.events
             for k, s in enumerate(msgs):
                 events[self._frame(int(rows[k]))] = _dns_event(s)
+        if self.dns_sink is not None:
+            self.dns_sink(self._dns_events(cols, rows, msgs, tcp, sizes))
         # the report's figures, in bulk
         f.by_opcode.update(Counter((m[1] >> 11) & 0xF for m in msgs))
         f.responses += len(r_at)
@@ -1258,7 +1265,42 @@ class AppLayer:
         self.http.anomalies.update(a.anomalies)
 
     def _dns_message_tcp(self, i: int, code: int, m: bytes, ts: int) -> None:
-        self._dns_messages(self._cols, np.array([i]), [code], [_SUMMARIZE(m)], True)
+        if i < 0:
+            # read from held segments when the flow ended: no packet of this batch
+            # carried it, so there is no time or address to put it under
+            self.dns.anomalies["dns_tcp_message_at_flow_end"] += 1
+            return
+        self._dns_messages(self._cols, np.array([i]), [code], [_SUMMARIZE(m)], True, [len(m)])
+
+    def _dns_events(self, cols: PacketColumns, rows: np.ndarray[Any, Any], msgs: list[tuple[Any, ...]],
+                    tcp: bool, sizes: list[int]) -> DnsEvents:  # fmt: skip
+        """The messages as the detectors see them (:class:`netsift.detect.DnsEvents`)."""
+        n = len(msgs)
+        if self._frames is not None:
+            refs = [self._frames[i] for i in rows.tolist()]
+        elif self._frame_override is not None:
+            refs = [(self._file_index, self._frame_override)] * n
+        else:
+            refs = [(self._file_index, f) for f in cols.frame[rows].tolist()]
+        response = [bool(m[1] & 0x8000) for m in msgs]
+        src = list(zip(cols.ip_src_hi[rows].tolist(), cols.ip_src_lo[rows].tolist(), strict=True))
+        dst = list(zip(cols.ip_dst_hi[rows].tolist(), cols.ip_dst_lo[rows].tolist(), strict=True))
+        sport, dport = cols.sport[rows].tolist(), cols.dport[rows].tolist()
+        return DnsEvents(
+            ts_ns=cols.ts_ns[rows].tolist(),
+            file_index=[f for f, _ in refs],
+            frame=[x for _, x in refs],
+            client=[d if r else s_ for r, s_, d in zip(response, src, dst, strict=True)],
+            server=[s_ if r else d for r, s_, d in zip(response, src, dst, strict=True)],
+            server_port=[sp if r else dp for r, sp, dp in zip(response, sport, dport, strict=True)],
+            transport=["tcp" if tcp else "udp"] * n,
+            response=response,
+            qname=[m[4] for m in msgs],
+            qtype=[m[5] for m in msgs],
+            rcode=[m[2] for m in msgs],
+            answers=[m[7] for m in msgs],
+            size=list(sizes),
+        )
 
     _cols: PacketColumns
 

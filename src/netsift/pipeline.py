@@ -25,6 +25,7 @@ from .applayer import AppLayer
 from .capture import CaptureReader, RecordBatch, sniff_format
 from .columns import LINK_TYPES, PacketColumns, link_type_name
 from .defrag import FragmentTracker, Reassembled
+from .detect import Detectors, FinishContext
 from .errors import InputNotFoundError, NetsiftError, UsageError
 from .flow_summary import FlowSummary
 from .flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable
@@ -148,6 +149,8 @@ def analyze(
     flows_path: str | None = None,
     report_flows: int = 1000,
     app: bool = True,
+    detect: bool = True,
+    config_path: str | None = None,
 ) -> Report:
     """Analyze captures and return the :class:`Report` (raises :class:`NetsiftError` on bad input).
 
@@ -158,13 +161,15 @@ def analyze(
     report (the largest by bytes).  With ``app`` (the default; needs ``flows``)
     DNS, TLS, QUIC and HTTP are read from the flows' payloads
     (:mod:`netsift.applayer`): the report gains ``dns``, ``tls`` and ``http``
-    sections and flow records their summaries.
+    sections and flow records their summaries.  With ``detect`` (the default) the
+    detectors (:mod:`netsift.detect`) run, configured by the TOML file ``config_path``,
+    and the report gains a ``findings`` section.
     """
     if isinstance(paths, str):
         paths = [paths]
     with _few_gc_passes():
         return _analyze(paths, engine, top_n, progress, warn, flows, flow_config, flow_engine,
-                        flows_path, report_flows, app)  # fmt: skip
+                        flows_path, report_flows, app, detect, config_path)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -196,8 +201,11 @@ def _analyze(
     flows_path: str | None,
     report_flows: int,
     app: bool,
+    detect: bool,
+    config_path: str | None,
 ) -> Report:
     decode = _decoder(engine)
+    detectors = Detectors.from_file(config_path) if detect else None
     plan = expand_inputs(paths)
     if report_flows < 0:
         raise UsageError(f"--report-flows must be 0 or more, got {report_flows}")
@@ -216,7 +224,7 @@ def _analyze(
         writer = FlowWriter(flows_path, inputs=plan.files) if flows_path else None
         sessions = _Sessions(
             table, used, FragmentTracker(), FlowSummary(max(top_n, report_flows)), writer, decode,
-            AppLayer() if app else None,
+            AppLayer() if app else None, detectors,
         )
     try:
         for index, path in enumerate(plan.files):
@@ -269,6 +277,11 @@ def _analyze(
         data["fragments"] = sessions.fragments.summary()
         if sessions.app is not None:
             data.update(sessions.app.sections(top_n))
+    if detectors is not None:
+        ctx = FinishContext(data, sessions.fragments if sessions is not None else None, list(plan.files))
+        findings = detectors.finish(ctx)
+        data["findings"] = detectors.section(findings, list(plan.files))
+        data["findings"]["inputs_seen"] = {"flows": flows, "app": flows and app}
     return Report(data)
 
 
@@ -284,8 +297,12 @@ class _Sessions:
         writer: Any,
         decode: Callable[[RecordBatch], PacketColumns],
         app: AppLayer | None = None,
+        detectors: Detectors | None = None,
     ) -> None:
         self.app = app
+        self.detectors = detectors
+        if app is not None and detectors is not None and detectors.wants_dns:
+            app.dns_sink = detectors.dns
         self.table = table
         self.engine = engine
         self.fragments = fragments
@@ -339,8 +356,12 @@ class _Sessions:
             raw = self._with_app(raw)
         if raw:
             self.summary.add(raw)
+            records = None
             if self.writer is not None:
-                self.writer.write(list(map(FlowRecord.from_raw, raw)))
+                records = list(map(FlowRecord.from_raw, raw))
+                self.writer.write(records)
+            if self.detectors is not None:
+                self.detectors.flows(records if records is not None else list(map(FlowRecord.from_raw, raw)))
 
     def _with_app(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Finished flows with their application summaries appended (see FlowRecord.app)."""

@@ -1,0 +1,205 @@
+"""Findings: what a detector reports, in the report's JSON and as ECS alerts.
+
+A finding is one conclusion about one entity (a victim, a scanner, a client
+and domain, a fragment train): the detector and its stable code, a severity,
+the MITRE ATT&CK technique, when it was seen, who was involved, one sentence
+an analyst can read, the measured values next to the thresholds they
+crossed, and the packet numbers to open in Wireshark.  Its ``id`` is a hash
+of detector, code and entity key: the same conclusion about the same entity
+gets the same id in every run (SIEMs deduplicate on it).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from ..errors import UsageError
+
+__all__ = ["MAX_EVIDENCE_PACKETS", "Finding", "PacketRefs", "Severity", "Technique", "ns_to_iso"]
+
+#: Evidence packets kept per finding (the first ones seen).
+MAX_EVIDENCE_PACKETS: Final = 50
+#: Sources and destinations listed per finding (the total is counted).
+MAX_PARTIES: Final = 20
+
+
+class Severity(enum.IntEnum):
+    """Ordered severities; ``--fail-on`` compares with them."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise UsageError(f"unknown severity {text!r}: use one of {names}") from None
+
+
+@dataclass(frozen=True)
+class Technique:
+    """A MITRE ATT&CK technique (https://attack.mitre.org/techniques/...)."""
+
+    id: str
+    name: str
+
+
+class PacketRefs:
+    """Evidence packets of one finding: (file index, frame number), the first ``cap`` kept."""
+
+    __slots__ = ("cap", "items", "total")
+
+    def __init__(self, cap: int = MAX_EVIDENCE_PACKETS) -> None:
+        self.cap = cap
+        self.items: list[tuple[int, int]] = []
+        self.total = 0
+
+    def add(self, file_index: int, frame: int) -> None:
+        self.total += 1
+        if len(self.items) < self.cap:
+            self.items.append((file_index, frame))
+
+    def extend(self, refs: list[tuple[int, int]]) -> None:
+        for f, n in refs:
+            self.add(f, n)
+
+    def merge(self, other: PacketRefs) -> None:
+        self.total += other.total - min(len(other.items), self.cap - len(self.items))
+        self.extend(other.items[: self.cap - len(self.items)])
+
+    def sorted(self) -> list[tuple[int, int]]:
+        return sorted(set(self.items))
+
+
+def ns_to_iso(ns: int) -> str:
+    """A capture timestamp (ns since the epoch) as ISO 8601 UTC with microseconds."""
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).replace(microsecond=ns // 1000 % 1_000_000)
+    return dt.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Finding:
+    detector: str
+    code: str
+    severity: Severity
+    technique: Technique | None
+    first_ns: int
+    last_ns: int
+    summary: str
+    #: the entity the finding is about (part of the id): e.g. ("10.0.0.5", 80)
+    key: tuple[Any, ...]
+    sources: tuple[str, ...] = ()
+    sources_total: int = 0
+    destinations: tuple[str, ...] = ()
+    destinations_total: int = 0
+    #: measured values (numbers, short lists), by name
+    evidence: dict[str, Any] = field(default_factory=dict)
+    #: the thresholds the evidence was compared with, by name
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    #: (file index, frame number) of evidence packets, sorted
+    packets: tuple[tuple[int, int], ...] = ()
+    packets_total: int = 0
+
+    @property
+    def id(self) -> str:
+        text = "|".join([self.detector, self.code, *map(str, self.key)])
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (-self.severity, self.detector, self.code, self.first_ns, self.id)
+
+    def to_json(self, inputs: list[str] | None = None) -> dict[str, Any]:
+        """The report's form; ``inputs`` (the capture paths by file index) names the
+        files of the evidence packets."""
+        by_file: dict[int, list[int]] = {}
+        for f, n in self.packets:
+            by_file.setdefault(f, []).append(n)
+        return {
+            "id": self.id,
+            "detector": self.detector,
+            "code": self.code,
+            "severity": self.severity.label,
+            "technique": None if self.technique is None else {"id": self.technique.id, "name": self.technique.name},
+            "first_seen": ns_to_iso(self.first_ns),
+            "last_seen": ns_to_iso(self.last_ns),
+            "sources": list(self.sources[:MAX_PARTIES]),
+            "sources_total": max(self.sources_total, len(self.sources)),
+            "destinations": list(self.destinations[:MAX_PARTIES]),
+            "destinations_total": max(self.destinations_total, len(self.destinations)),
+            "summary": self.summary,
+            "evidence": self.evidence,
+            "thresholds": self.thresholds,
+            "packets": [
+                {"file": inputs[f] if inputs is not None and f < len(inputs) else f, "frames": frames}
+                for f, frames in sorted(by_file.items())
+            ],
+            "packets_total": max(self.packets_total, len(self.packets)),
+        }
+
+    def to_ecs(self, inputs: list[str] | None = None) -> dict[str, Any]:
+        """One NDJSON alert with Elastic Common Schema field names (ECS 8.x)."""
+        doc = self.to_json(inputs)
+        out: dict[str, Any] = {
+            "@timestamp": doc["first_seen"],
+            "event": {
+                "kind": "alert",
+                "category": ["network", "intrusion_detection"],
+                "type": ["info"],
+                "module": "netsift",
+                "dataset": f"netsift.{self.detector}",
+                "id": self.id,
+                "severity": int(self.severity),
+                "start": doc["first_seen"],
+                "end": doc["last_seen"],
+            },
+            "rule": {
+                "name": self.code,
+                "category": self.detector,
+                "description": self.summary,
+                "ruleset": "netsift",
+            },
+            "message": self.summary,
+            "log": {"level": self.severity.label},
+            "netsift": {
+                "severity": self.severity.label,
+                "evidence": self.evidence,
+                "thresholds": self.thresholds,
+                "packets": doc["packets"],
+                "sources": doc["sources"],
+                "destinations": doc["destinations"],
+            },
+        }
+        if self.technique is not None:
+            out["threat"] = {
+                "framework": "MITRE ATT&CK",
+                "technique": {
+                    "id": [self.technique.id],
+                    "name": [self.technique.name],
+                    "reference": [_attack_url(self.technique.id)],
+                },
+            }
+        if len(self.sources) == 1:
+            out["source"] = {"ip": self.sources[0]}
+        if len(self.destinations) == 1:
+            out["destination"] = {"ip": self.destinations[0]}
+        port = self.evidence.get("destination_port")
+        if isinstance(port, int) and "destination" in out:
+            out["destination"]["port"] = port
+        return out
+
+
+def _attack_url(technique_id: str) -> str:
+    return "https://attack.mitre.org/techniques/" + technique_id.replace(".", "/") + "/"
