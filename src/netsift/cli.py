@@ -21,8 +21,9 @@ from .errors import ExitCode, NetsiftError, OutputError
 from .pipeline import ENGINES, FLOW_ENGINES
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 internal error, 2 bad usage, 3 input not found, "
-    "4 input unreadable, 5 not a capture, 6 output cannot be written, 130 interrupted."
+    "Exit codes: 0 ok, 1 internal error (selftest: a check failed), 2 bad usage, 3 input not found, "
+    "4 input unreadable, 5 not a capture, 6 output cannot be written, 10 a finding reached --fail-on, "
+    "130 interrupted."
 )
 
 
@@ -39,7 +40,10 @@ def cli() -> None:
       netsift analyze capture.pcapng -o report.json
       netsift analyze 'captures/*.pcap.gz' --quiet -o report.json
       netsift analyze capture.pcap --flows flows.ndjson
+      netsift analyze capture.pcap --alerts alerts.ndjson --fail-on high
       netsift packets capture.pcap --fields ip.src,ip.dst,tcp.dstport --filter 'tcp.port == 443'
+      netsift selftest
+      netsift config --defaults > netsift.toml
       netsift schema > report.schema.json
     """
 
@@ -77,10 +81,19 @@ def cli() -> None:
 @click.option("--no-vlan-key", is_flag=True, help="Leave VLAN ids out of the flow key (as Zeek does).")
 @click.option("--report-flows", type=click.IntRange(0), default=1000, show_default=True,
               help="Flow records kept in the JSON report (the largest by bytes).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Detector thresholds and allowlists (TOML; `netsift config --defaults` prints every key).")
+@click.option("--no-detect", is_flag=True, help="Skip the detectors (no findings section).")
+@click.option("--alerts", "alerts_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write every finding to FILE as NDJSON alerts with ECS field names (atomically).")
+@click.option("--fail-on", "fail_on", metavar="SEVERITY",
+              help="Exit with code 10 when a finding is at least this severe: info, low, medium, high, "
+                   "critical.")
 def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: int,
             as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool, no_app: bool,
             flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,
-            icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int) -> None:
+            icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int,
+            config_path: str | None, no_detect: bool, alerts_path: str | None, fail_on: str | None) -> None:
     """Read captures, decode them, build flows and report traffic statistics.
 
     CAPTURE may be a pcap or pcapng file (optionally gzip-compressed), a glob
@@ -98,12 +111,18 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
       netsift analyze capture.pcap --json | jq '.tls.ja4[:5], .dns.top_registered_domains'
       netsift analyze capture.pcap --flows flows.ndjson -q
       netsift analyze capture.pcap --flows flows.csv --tcp-timeout 3600 --no-vlan-key
+      netsift analyze capture.pcap --alerts alerts.ndjson --fail-on high -q
+      netsift analyze capture.pcap --config netsift.toml --json | jq '.findings.items[]'
     """
+    from .detect import Severity
     from .flows import FlowConfig
     from .pipeline import analyze as run
 
     if flows_path and no_flows:
         raise click.UsageError("--flows and --no-flows contradict each other")
+    if no_detect and (alerts_path or fail_on or config_path):
+        raise click.UsageError("--no-detect contradicts --alerts, --fail-on and --config")
+    threshold = Severity.parse(fail_on) if fail_on is not None else None
     try:
         flow_config = FlowConfig(
             tcp_timeout_s=tcp_timeout, udp_timeout_s=udp_timeout, icmp_timeout_s=icmp_timeout,
@@ -119,7 +138,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         raise click.UsageError(message) from None
     flow_args: dict[str, Any] = {"flows": not no_flows, "flow_config": flow_config,
                                  "flow_engine": flow_engine, "flows_path": flows_path,
-                                 "report_flows": report_flows, "app": not no_app}
+                                 "report_flows": report_flows, "app": not no_app,
+                                 "detect": not no_detect, "config_path": config_path}
 
     err = sys.stderr
     # SIGTERM (a service manager, a timeout) ends the run like Ctrl-C: the report
@@ -149,6 +169,12 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         report = run(captures, engine=engine, top_n=top_n, warn=warn, **flow_args)
     if output:
         report.write_json(output)
+    findings = report.data.get("findings", {}).get("items", [])
+    if alerts_path:
+        from .detect.finding import ecs_alert
+        from .report import write_atomic
+
+        write_atomic(alerts_path, "".join(json.dumps(ecs_alert(f), ensure_ascii=False) + "\n" for f in findings))
     if as_json:
         with contextlib.suppress(BrokenPipeError):
             sys.stdout.write(report.to_json())
@@ -160,8 +186,12 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
             click.echo(f"report written to {output}")
         if flows_path and "flows" in report.data:
             click.echo(f"{report.data['flows']['export']['records']:,} flows written to {flows_path}")
+        if alerts_path:
+            click.echo(f"{len(findings):,} alerts written to {alerts_path}")
     if report.data["run"]["partial"]:
         raise KeyboardInterrupt
+    if threshold is not None and any(Severity[f["severity"].upper()] >= threshold for f in findings):
+        raise click.exceptions.Exit(ExitCode.FINDINGS)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -255,6 +285,60 @@ def _silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--keep", metavar="DIR", type=click.Path(file_okay=False),
+              help="Keep the crafted sample captures in DIR (open them in Wireshark).")
+@click.option("--only", metavar="DETECTOR", multiple=True, help="Test only this detector (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
+def selftest(keep: str | None, only: tuple[str, ...], as_json: bool) -> None:
+    """Prove every detector works: craft positive and negative samples with Scapy,
+    write them with wrpcap, analyse them and check what each detector reports.
+
+    Exits 1 when any check fails.
+
+    \b
+    Examples:
+      netsift selftest
+      netsift selftest --only dns_tunnel --keep samples/
+      netsift selftest --json | jq '.[] | select(.passed | not)'
+    """
+    from .detect.selftest import results_json, run_selftest
+
+    results = run_selftest(only, keep)
+    if as_json:
+        click.echo(json.dumps(results_json(results), indent=2))
+    else:
+        from .terminal import console, render_selftest
+
+        render_selftest(console(sys.stdout), results)
+    if not results or not all(r.passed for r in results):
+        raise click.exceptions.Exit(ExitCode.ERROR)
+
+
+@cli.command("config", epilog=EXIT_CODES_HELP)
+@click.option("--defaults", is_flag=True, help="Print every detector threshold with its default, as TOML.")
+@click.option("--check", "check_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Check a config file; prints nothing and exits 0 when it is valid.")
+def config_command(defaults: bool, check_path: str | None) -> None:
+    """Show or check the detectors' configuration (TOML, used with analyze --config).
+
+    \b
+    Examples:
+      netsift config --defaults > netsift.toml
+      netsift config --check netsift.toml
+      netsift analyze capture.pcap --config netsift.toml
+    """
+    from .detect import detector_classes
+    from .detect.config import defaults_toml, load_config
+
+    if defaults == (check_path is not None):
+        raise click.UsageError("give exactly one of --defaults and --check FILE")
+    if defaults:
+        click.echo(defaults_toml(detector_classes()), nl=False)
+    else:
+        load_config(check_path, detector_classes())
 
 
 @cli.command()

@@ -7,6 +7,7 @@ from typing import IO, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -134,6 +135,8 @@ def render_summary(con: Console, data: dict[str, Any]) -> None:
     if flows:
         _render_flows(con, flows, data.get("fragments"))
     _render_app(con, data)
+    if "findings" in data:
+        _render_findings(con, data["findings"])
     if data["anomalies"]:
         con.print("[bold]Decoder anomalies[/]: " + ", ".join(
             f"{k} {v:,}" for k, v in sorted(data["anomalies"].items(), key=lambda kv: -kv[1])))
@@ -220,6 +223,52 @@ def _render_app(con: Console, data: dict[str, Any]) -> None:
         if hosts:
             con.print("  top hosts: " + ", ".join(f"{h['host']} ({h['requests']:,})" for h in hosts),
                       highlight=False, markup=False)
+
+
+_SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
+                   "info": "dim"}  # fmt: skip
+
+
+def _render_findings(con: Console, f: dict[str, Any]) -> None:
+    """Findings by severity, then one line per finding (the most severe first)."""
+    counts = ", ".join(f"[{_SEVERITY_STYLE[k]}]{v} {k}[/]" for k, v in f["by_severity"].items() if v)
+    con.print(f"[bold]Findings[/]: {f['total']:,}" + (f" ({counts})" if counts else ""), highlight=False)
+    if not f["inputs_seen"]["flows"]:
+        con.print("  [dim]flows were off (--no-flows): the flow and DNS detectors saw nothing[/]")
+    elif not f["inputs_seen"]["app"]:
+        con.print("  [dim]the application layer was off (--no-app): the DNS detectors saw nothing[/]")
+    items = f["items"]
+    if not items:
+        return
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    t.add_column("severity")
+    t.add_column("code")
+    t.add_column("summary", overflow="fold")
+    for item in items[:25]:
+        sev = item["severity"]
+        t.add_row(f"[{_SEVERITY_STYLE[sev]}]{sev}[/]", item["code"], escape(item["summary"]))
+    con.print(t)
+    if len(items) > 25:
+        con.print(f"  ... and {len(items) - 25:,} more in the JSON report (-o) or the alerts (--alerts)")
+
+
+def render_selftest(con: Console, results: list[Any]) -> None:
+    """``netsift selftest``'s table: one row per sample."""
+    t = Table(title="netsift selftest", box=box.SIMPLE, title_justify="left")
+    for col in ("detector", "sample", "kind", "result", "detail"):
+        t.add_column(col, overflow="fold")
+    for r in results:
+        ok = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+        t.add_row(r.detector, r.sample.name, "positive" if r.sample.expect else "negative", ok,
+                  escape(r.detail))
+    con.print(t)
+    failed = sum(not r.passed for r in results)
+    if not results:
+        con.print("[bold red]no samples: no detector is registered[/]")
+    elif failed:
+        con.print(f"[bold red]{failed} of {len(results)} checks failed[/]")
+    else:
+        con.print(f"[green]all {len(results)} checks passed[/]")
 
 
 def progress_bar(stream: IO[str]) -> Progress:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..errors import UsageError
 
-__all__ = ["MAX_EVIDENCE_PACKETS", "Finding", "PacketRefs", "Severity", "Technique", "ns_to_iso"]
+__all__ = ["MAX_EVIDENCE_PACKETS", "Finding", "PacketRefs", "Severity", "Technique", "ecs_alert", "ns_to_iso"]
 
 #: Evidence packets kept per finding (the first ones seen).
 MAX_EVIDENCE_PACKETS: Final = 50
@@ -150,55 +150,69 @@ class Finding:
         }
 
     def to_ecs(self, inputs: list[str] | None = None) -> dict[str, Any]:
-        """One NDJSON alert with Elastic Common Schema field names (ECS 8.x)."""
-        doc = self.to_json(inputs)
-        out: dict[str, Any] = {
-            "@timestamp": doc["first_seen"],
-            "event": {
-                "kind": "alert",
-                "category": ["network", "intrusion_detection"],
-                "type": ["info"],
-                "module": "netsift",
-                "dataset": f"netsift.{self.detector}",
-                "id": self.id,
-                "severity": int(self.severity),
-                "start": doc["first_seen"],
-                "end": doc["last_seen"],
-            },
-            "rule": {
-                "name": self.code,
-                "category": self.detector,
-                "description": self.summary,
-                "ruleset": "netsift",
-            },
-            "message": self.summary,
-            "log": {"level": self.severity.label},
-            "netsift": {
-                "severity": self.severity.label,
-                "evidence": self.evidence,
-                "thresholds": self.thresholds,
-                "packets": doc["packets"],
-                "sources": doc["sources"],
-                "destinations": doc["destinations"],
+        """One NDJSON alert with Elastic Common Schema field names (see :func:`ecs_alert`)."""
+        return ecs_alert(self.to_json(inputs))
+
+
+def ecs_alert(doc: dict[str, Any]) -> dict[str, Any]:
+    """A report finding (:meth:`Finding.to_json`) as an alert with ECS 8.x field names:
+    ``event.kind: alert``, ``rule.name`` (the code), ``threat.technique.*``,
+    ``source.ip``/``destination.ip`` when there is one of each; netsift's own
+    fields (evidence, thresholds, packets) under ``netsift``."""
+    severity = Severity[doc["severity"].upper()]
+    out: dict[str, Any] = {
+        "@timestamp": doc["first_seen"],
+        "event": {
+            "kind": "alert",
+            "category": ["network", "intrusion_detection"],
+            "type": ["info"],
+            "module": "netsift",
+            "dataset": f"netsift.{doc['detector']}",
+            "id": doc["id"],
+            "severity": int(severity),
+            "start": doc["first_seen"],
+            "end": doc["last_seen"],
+        },
+        "rule": {
+            "id": doc["code"],
+            "name": doc["code"],
+            "category": doc["detector"],
+            "description": doc["summary"],
+            "ruleset": "netsift",
+        },
+        "message": doc["summary"],
+        "log": {"level": severity.label},
+        "netsift": {
+            "finding_id": doc["id"],
+            "severity": severity.label,
+            "evidence": doc["evidence"],
+            "thresholds": doc["thresholds"],
+            "packets": doc["packets"],
+            "packets_total": doc["packets_total"],
+            "sources": doc["sources"],
+            "sources_total": doc["sources_total"],
+            "destinations": doc["destinations"],
+            "destinations_total": doc["destinations_total"],
+        },
+    }
+    technique = doc.get("technique")
+    if technique is not None:
+        out["threat"] = {
+            "framework": "MITRE ATT&CK",
+            "technique": {
+                "id": [technique["id"]],
+                "name": [technique["name"]],
+                "reference": [_attack_url(technique["id"])],
             },
         }
-        if self.technique is not None:
-            out["threat"] = {
-                "framework": "MITRE ATT&CK",
-                "technique": {
-                    "id": [self.technique.id],
-                    "name": [self.technique.name],
-                    "reference": [_attack_url(self.technique.id)],
-                },
-            }
-        if len(self.sources) == 1:
-            out["source"] = {"ip": self.sources[0]}
-        if len(self.destinations) == 1:
-            out["destination"] = {"ip": self.destinations[0]}
-        port = self.evidence.get("destination_port")
-        if isinstance(port, int) and "destination" in out:
+    if len(doc["sources"]) == 1 and doc["sources_total"] <= 1:
+        out["source"] = {"ip": doc["sources"][0]}
+    if len(doc["destinations"]) == 1 and doc["destinations_total"] <= 1:
+        out["destination"] = {"ip": doc["destinations"][0]}
+        port = doc["evidence"].get("destination_port")
+        if isinstance(port, int) and not isinstance(port, bool):
             out["destination"]["port"] = port
-        return out
+    return out
 
 
 def _attack_url(technique_id: str) -> str:
