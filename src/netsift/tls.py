@@ -135,7 +135,18 @@ _unpack_type_length = struct.Struct(">HH").unpack_from
 def _u16s(data: bytes, start: int, stop: int) -> tuple[int, ...]:
     """The big-endian u16 values in ``data[start:stop]``; a trailing odd byte is ignored."""
     count = (stop - start) >> 1
-    return _unpack_from(f">{count}H", data, start) if count > 0 else ()
+    if count <= 0:
+        return ()
+    unpack = _U16_UNPACK.get(count)
+    if unpack is None:
+        # struct's own cache of compiled formats holds 100 entries: hellos with many
+        # different list lengths would compile a format per call
+        unpack = _U16_UNPACK[count] = struct.Struct(f">{count}H").unpack_from
+    return unpack(data, start)
+
+
+#: compiled ``>{n}H`` unpackers by n (at most 32,768: a u16 length field's worth of u16s)
+_U16_UNPACK: dict[int, Any] = {}
 
 
 def _u16_list(data: bytes) -> tuple[int, ...]:
