@@ -1,0 +1,309 @@
+"""The dns_tunnel detector: crafted captures, samples, merge, config, allowlist and the corpus."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scapy.utils import wrpcap
+
+from netsift.detect import Detectors, detector_classes
+from netsift.detect.base import FinishContext
+from netsift.detect.config import config_from_dict
+from netsift.detect.dns_tunnel import (
+    Allowlist,
+    DnsTunnelDetector,
+    TunnelThresholds,
+    _dns_pair,
+    entropy_ratio,
+    name_length,
+    name_shape,
+)
+from netsift.errors import UsageError
+from netsift.pipeline import analyze
+
+B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in report["findings"]["items"] if i["detector"] == "dns_tunnel"]
+
+
+def _run(tmp_path: Path, pkts: list[Any], config: Path | None = None) -> list[dict[str, Any]]:
+    path = tmp_path / "c.pcap"
+    wrpcap(str(path), pkts)
+    return _findings(analyze(str(path), config_path=None if config is None else str(config)))
+
+
+def _tunnel(n: int, seed: int = 1, qtype: int = 16, client: str = "10.1.0.5", domain: str = "tun.example.com",
+            label_len: int = 40, start: float = 1_700_000_000.0, step: float = 1.0,
+            alphabet: str = "0123456789abcdef") -> list[Any]:  # fmt: skip
+    rng = random.Random(seed)
+    pkts: list[Any] = []
+    for i in range(n):
+        label = "".join(rng.choice(alphabet) for _ in range(label_len))
+        pkts += _dns_pair(start + i * step, client, "10.1.0.53", 10000 + i % 50000, i & 0xFFFF,
+                          f"{label}.{domain}", qtype)  # fmt: skip
+    return pkts
+
+
+def _ordinary(n: int, seed: int = 2, client: str = "10.1.0.9") -> list[Any]:
+    rng = random.Random(seed)
+    hosts = ["www", "mail", "api", "static", "cdn", "login", "docs", "img", "news", "shop"]
+    domains = ["example.com", "example.org", "python.org", "wikipedia.org", "github.com"]
+    pkts: list[Any] = []
+    for i in range(n):
+        pkts += _dns_pair(1_700_000_000.0 + i, client, "10.1.0.53", 20000 + i, i,
+                          f"{rng.choice(hosts)}.{rng.choice(domains)}", rng.choice([1, 28]))  # fmt: skip
+    return pkts
+
+
+# -- crafted captures ---------------------------------------------------------------------------
+
+
+def test_hex_txt_tunnel_fires(tmp_path: Path) -> None:
+    items = _run(tmp_path, _tunnel(60))
+    assert [i["code"] for i in items] == ["dns_tunnel"]
+    f = items[0]
+    assert f["sources"] == ["10.1.0.5"] and f["destinations"] == ["10.1.0.53"]
+    assert f["evidence"]["registered_domain"] == "example.com"
+    assert f["technique"]["id"] == "T1071.004"
+    comps = {c["component"]: c for c in f["evidence"]["components"]}
+    assert comps["encoded_share"]["points"] == 2 and comps["txt_mx_cname_share"]["points"] == 1
+    assert f["evidence"]["score"] == sum(c["points"] for c in comps.values())
+    assert f["evidence"]["encoded_shapes"] == {"hex": 60}
+    assert f["packets_total"] == 60 and 0 < sum(len(p["frames"]) for p in f["packets"]) <= 50
+
+
+def test_null_base32_tunnel_is_high_with_rate(tmp_path: Path) -> None:
+    items = _run(tmp_path, _tunnel(300, qtype=10, alphabet=B32, label_len=60, step=0.1))
+    codes = {i["code"]: i["severity"] for i in items}
+    assert codes["dns_tunnel"] in ("high", "critical")
+    assert codes["dns_txt_null_rate"] == "low"
+
+
+def test_volume_of_names_is_exfiltration(tmp_path: Path) -> None:
+    # 1,200 queries of two 60-char labels: ~145 kB of subdomain bytes
+    rng = random.Random(5)
+    pkts: list[Any] = []
+    for i in range(1200):
+        sub = ".".join("".join(rng.choice(B32) for _ in range(60)) for _ in range(2))
+        pkts += _dns_pair(1_700_000_000.0 + i * 0.2, "10.1.0.5", "10.1.0.53", 10000 + i, i, f"{sub}.x.example.net", 1)
+    items = _run(tmp_path, pkts)
+    ex = [i for i in items if i["code"] == "dns_exfiltration"]
+    assert len(ex) == 1 and ex[0]["severity"] in ("high", "critical")
+    assert ex[0]["technique"]["id"] == "T1048.003"
+    assert ex[0]["evidence"]["subdomain_bytes_sent"] >= 100_000
+    assert not [i for i in items if i["code"] == "dns_tunnel"]
+
+
+def test_ordinary_lookups_are_quiet(tmp_path: Path) -> None:
+    assert _run(tmp_path, _ordinary(400)) == []
+
+
+def test_few_queries_are_not_scored(tmp_path: Path) -> None:
+    assert _run(tmp_path, _tunnel(9)) == []
+
+
+def test_allowlisted_classes_are_quiet(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    pkts: list[Any] = []
+    zones = ["dscb.akamaiedge.net", "cloudfront.net", "_domainkey.example.com", "zen.spamhaus.org",
+             "ip6.arpa", "local", "sophosxl.net"]  # fmt: skip
+    for i in range(700):
+        label = "".join(rng.choice("0123456789abcdef") for _ in range(40))
+        pkts += _dns_pair(1_700_000_000.0 + i, "10.1.0.5", "10.1.0.53", 10000 + i, i,
+                          f"{label}.{zones[i % len(zones)]}", 16)  # fmt: skip
+    items = _run(tmp_path, pkts)
+    # the Sigma rate rules count every query (allowlisted too); the tunnel score skips them
+    assert [i["code"] for i in items] == ["dns_txt_null_rate"]
+    assert items[0]["severity"] == "low"
+
+
+def test_cdn_like_hashed_names_below_the_score(tmp_path: Path) -> None:
+    # hashed A lookups of short-ish labels to one unknown CDN: encoded but nothing else
+    items = _run(tmp_path, _tunnel(50, qtype=1, label_len=16))
+    assert all(i["severity"] in ("info", "low") for i in items)
+
+
+def test_public_resolver_is_named(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    pkts: list[Any] = []
+    for i in range(40):
+        label = "".join(rng.choice("0123456789abcdef") for _ in range(40))
+        pkts += _dns_pair(1_700_000_000.0 + i, "10.1.0.5", "1.1.1.1", 10000 + i, i, f"{label}.tun.example.com", 16)
+    (f,) = _run(tmp_path, pkts)
+    assert f["evidence"]["public_resolvers"] == {"1.1.1.1": "Cloudflare"}
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def test_allowlist_wildcard_semantics() -> None:
+    a = Allowlist(["example.com", "*.corp.example"])
+    assert a.match("example.com") == "example.com"
+    assert a.match("a.b.example.com") == "example.com"
+    assert a.match("notexample.com") is None
+    assert a.match("corp.example") is None  # *.zone: subdomains only
+    assert a.match("x.corp.example") == "*.corp.example"
+    assert a.match("printer._ipp._tcp.local") is not None
+    assert a.match("s1._domainkey.example.org") is not None
+    assert a.match("wpad.anything.test") is not None
+    assert a.match("wpadx.anything.test") is None
+
+
+def test_shapes_and_entropy() -> None:
+    assert name_shape("147901b8d3df9cc46c59d600078b3316ce", 16) == "hex"
+    assert name_shape("laczi1dwmfbaywb0fm5xhkrgz0heotzq", 16) == "base32"
+    assert name_shape("aAbBcC0123dDeEfFgG", 16) == "base64"
+    assert name_shape("ab\\200cd", 16) == "binary"
+    assert name_shape("mozillafirefoxsettings", 16) == ""
+    assert name_shape("deadbeef", 16) == ""  # too short
+    assert entropy_ratio("147901b8d3df9cc46c59d600078b3316ce") > 0.93
+    assert entropy_ratio("mozillafirefoxsettingsservices") < 0.93
+    assert name_length("a\\200b.example") == len("axb.example")
+
+
+def test_thresholds_validate() -> None:
+    with pytest.raises(ValueError, match="min_queries"):
+        TunnelThresholds(min_queries=0)
+    with pytest.raises(ValueError, match="encoded_share"):
+        TunnelThresholds(encoded_share=1.5)
+    with pytest.raises(ValueError, match="allow_domains"):
+        TunnelThresholds(allow_domains=("*.",))
+
+
+# -- samples -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", DnsTunnelDetector.samples(), ids=lambda s: s.name)
+def test_samples(tmp_path: Path, sample: Any) -> None:
+    items = _run(tmp_path, sample.build())
+    codes = {i["code"] for i in items}
+    if sample.expect:
+        assert sample.expect <= codes
+    else:
+        order = ["info", "low", "medium", "high", "critical"]
+        assert all(order.index(i["severity"]) < order.index(sample.forbid_at) for i in items)
+
+
+def test_samples_have_both_kinds() -> None:
+    s = DnsTunnelDetector.samples()
+    assert any(x.expect for x in s) and any(not x.expect for x in s)
+
+
+# -- merge -------------------------------------------------------------------------------------
+
+
+def _feed(det: DnsTunnelDetector, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Analyse ``path`` with ``det`` as the run's only detector."""
+    classes: dict[str, type[Any]] = {"dns_tunnel": DnsTunnelDetector}
+    ds = Detectors(config_from_dict({}, classes), classes)
+    ds.active = [det]
+    ds._on_dns = [det]
+    with monkeypatch.context() as m:
+        m.setattr(Detectors, "from_file", classmethod(lambda cls, _path: ds))
+        analyze(str(path))
+
+
+def test_merge_equals_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkts = _tunnel(120, step=0.5) + _tunnel(80, seed=4, qtype=10, alphabet=B32, client="10.1.0.6", step=0.3)
+    pkts += _ordinary(100)
+    pkts.sort(key=lambda p: float(p.time))
+    half = len(pkts) // 2 + 1  # splits a query from its response
+    for name, part in (("a", pkts[:half]), ("b", pkts[half:]), ("all", pkts)):
+        wrpcap(str(tmp_path / f"{name}.pcap"), part)
+    a, b, one = DnsTunnelDetector(), DnsTunnelDetector(), DnsTunnelDetector()
+    _feed(a, tmp_path / "a.pcap", monkeypatch)
+    _feed(b, tmp_path / "b.pcap", monkeypatch)
+    _feed(one, tmp_path / "all.pcap", monkeypatch)
+    a.merge(b)
+    ctx = FinishContext(report={}, fragments=None, inputs=[])
+    merged = [f.to_json() for f in a.finish(ctx)]
+    whole = [f.to_json() for f in one.finish(ctx)]
+    assert merged and {f["code"] for f in whole} >= {"dns_tunnel"}
+    # frames are per file: compare everything but the frame numbers' file
+    for m in merged + whole:
+        m.pop("packets")
+    assert merged == whole
+
+
+# -- config ------------------------------------------------------------------------------------
+
+
+def test_config_allow_domains_silences(tmp_path: Path) -> None:
+    pkts = _tunnel(60)
+    assert _run(tmp_path, pkts)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[detectors.dns_tunnel]\nallow_domains = ["*.tun.example.com"]\n')
+    assert _run(tmp_path, pkts, cfg) == []
+
+
+def test_config_threshold_override(tmp_path: Path) -> None:
+    config = config_from_dict({"detectors": {"dns_tunnel": {"score_medium": 7, "score_high": 8}}},
+                              detector_classes())  # fmt: skip
+    assert config.thresholds["dns_tunnel"].score_medium == 7
+    pkts = _tunnel(60)
+    assert _run(tmp_path, pkts)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[detectors.dns_tunnel]\nscore_medium = 7\nscore_high = 8\n")
+    assert _run(tmp_path, pkts, cfg) == []
+    with pytest.raises(UsageError, match="min_queries"):
+        config_from_dict({"detectors": {"dns_tunnel": {"min_queries": "x"}}}, detector_classes())
+
+
+# -- corpus ------------------------------------------------------------------------------------
+
+POSITIVES = [
+    ("dmachard-datasets-malicious-dns/iodine.pcap", "dns_tunnel"),
+    ("dmachard-datasets-malicious-dns/dnscat2.pcap", "dns_tunnel"),
+    ("ndpi/tests/cfgs/default/pcap/dns-tunnel-iodine.pcap", "dns_tunnel"),
+    # dnscat2 to its demo domain skullseclabs.org (hex labels spell "Welcome to dnscat!")
+    ("ndpi/tests/cfgs/default/pcap/bad-dns-traffic.pcap", "dns_tunnel"),
+]
+NEGATIVES = [
+    *(f"chrissanders-packets/{n}" for n in (
+        "dns.pcap", "dns_axfr.pcapng", "dns_lab.pcapng", "dns_query_nonexistent.pcapng",
+        "dns_query_response.pcapng", "dns_recursivequery_client.pcapng", "dns_recursivequery_server.pcapng",
+        "dns_reverse_lookup.pcapng", "dns_tcp.pcapng", "udp_dnsrequest.pcapng", "http_google.pcapng",
+        "ek_to_cryptowall4.pcapng", "ratinfected.pcapng", "stranded_branchdns.pcapng")),
+    *(f"arkime/tests/pcap/{n}" for n in (
+        "dns-caa.pcap", "dns-dnskey.pcap", "dns-error.pcap", "dns-https.pcap", "dns-mx.pcap",
+        "dns-punycode.pcap", "dns-tcp.pcap", "dns-udp.pcap", "dns-wiresharkrepo.pcap", "dnssec_synthetic.pcap")),
+    *(f"foxio-ja4/pcap/{n}" for n in ("tls12.pcap", "tls-handshake.pcapng", "dhcp.pcapng")),
+    *(f"zeek/testing/btest/Traces/{n}" for n in (
+        "dns-spf.pcap", "dns-txt-multiple.pcap", "dns-svcb.pcap", "dns53.pcap", "dns_original_case.pcap",
+        "dns-edns-ecs.pcap", "ipv6-fragmented-dns.pcap")),
+    "ndpi/tests/cfgs/default/pcap/googledns_android10.pcap",
+]  # fmt: skip
+
+
+@pytest.mark.corpus
+def test_corpus_table(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows: list[tuple[str, list[str]]] = []
+    for rel, code in POSITIVES:
+        items = _findings(analyze(str(corpus_dir / rel)))
+        rows.append((rel, sorted(f"{i['code']}:{i['severity']}" for i in items)))
+        assert any(i["code"] == code and i["severity"] in ("medium", "high", "critical") for i in items), rel
+    for rel in NEGATIVES:
+        path = corpus_dir / rel
+        if not path.exists():
+            continue
+        items = _findings(analyze(str(path)))
+        rows.append((rel, sorted(f"{i['code']}:{i['severity']}" for i in items)))
+        assert not [i for i in items if i["severity"] in ("high", "critical")], rel
+    with capsys.disabled():
+        print("\ncorpus capture -> dns_tunnel codes")
+        for rel, codes in rows:
+            print(f"  {rel} -> {', '.join(codes) or '-'}")
+
+
+@pytest.mark.corpus
+def test_dns2tcp_capture_holds_no_cleartext_dns(corpus_dir: Path) -> None:
+    """nDPI's dns2tcp_tunnel.pcap is one TLS session to 1.1.1.1:443 (DNS over HTTPS): there is
+    no DNS message to score, so this detector cannot see it (encrypted_dns is the one that can)."""
+    report = analyze(str(corpus_dir / "ndpi/tests/cfgs/default/pcap/dns2tcp_tunnel.pcap"))
+    assert report["dns"]["messages"] == 0
+    assert _findings(report) == []
