@@ -369,3 +369,51 @@ def test_random_fragment_sets_never_raise(parts: list[tuple[int, bytes, bool, in
         feed(t, frames)
     t.finish()
     assert t.live_trains == 0
+
+
+# -- detector events and overlap policies ------------------------------------------------
+def test_overlap_event_replays_the_policies_from_the_original_fragments() -> None:
+    t = FragmentTracker()
+    feed(t, [_raw_frag(0, b"A" * 16, True), _raw_frag(8, b"B" * 16, True),
+             _raw_frag(24, b"C" * 8, False)], [0.0, 0.1, 0.2])  # fmt: skip
+    ev = [e for e in t.events if e.kind == "overlap"]
+    assert len(ev) == 1 and ev[0].frames == (1, 2, 3) and ev[0].src == "10.1.0.1" and ev[0].proto == 17
+    d = ev[0].detail
+    assert d["conflicting"] and d["completed"] and d["overlap_frames"] == [2] and d["policies_disagree"]
+    # B starts inside A: only "last" takes B's bytes 8..16
+    assert sorted(map(sorted, d["groups"])) == [["bsd", "first", "linux", "solaris", "windows"], ["last"]]
+    assert d["first_difference"] == 8 and ev[0].first_ns == 0 and ev[0].last_ns == 200_000_000
+    assert not [e for e in t.events if e.kind == "incomplete"]
+
+
+def test_no_events_for_clean_trains_and_incomplete_ones_are_recorded() -> None:
+    t = FragmentTracker()
+    feed(t, [ether(f) for f in fragment(_datagram(3000, 5), fragsize=1480)])
+    assert t.events == []
+    feed(t, [_raw_frag(0, b"q" * 16, True, ident=9)])
+    t.finish()
+    inc = [e for e in t.events if e.kind == "incomplete"]
+    assert len(inc) == 1 and inc[0].ident == 9 and inc[0].detail["reason"] == "trains_flushed_at_end"
+
+
+def test_ping_of_death_is_counted_not_reassembled() -> None:
+    t = FragmentTracker()
+    body = b"P" * 65_600
+    frames = [_raw_frag(off, body[off : off + 1480], off + 1480 < len(body), proto=1)
+              for off in range(0, len(body), 1480)]  # fmt: skip
+    assert feed(t, frames) == []
+    assert t.counters["trains_not_reassembled_oversize"] == 1 and t.facts["oversize_datagram"] == 1
+    assert [e.kind for e in t.events] == ["oversize_datagram"]
+
+
+def test_event_cap_counts_what_it_drops(monkeypatch: pytest.MonkeyPatch) -> None:
+    import netsift.defrag as defrag
+
+    monkeypatch.setattr(defrag, "MAX_EVENTS_PER_KIND", 3)
+    t = FragmentTracker()
+    feed(t, [_raw_frag(0, b"x" * 8, True, ident=i, proto=6) for i in range(5)])
+    assert len([e for e in t.events if e.kind == "tiny_first_fragment"]) == 3
+    assert t.events_dropped["tiny_first_fragment"] == 2
+    other = FragmentTracker()
+    other.merge(t)
+    assert len(other.events) == 3 and other.events_dropped["tiny_first_fragment"] == 2

@@ -66,14 +66,31 @@ Bounds (every drop is counted in :data:`FRAGMENT_COUNTERS`)
     - :data:`MAX_FRAGMENTS_PER_TRAIN` = 1,024 fragments per train: 65,535
       bytes in fragments of Zeek's 64-byte ``MIN_ACCEPTABLE_FRAG_SIZE``.
 
+Events and overlap policies (detector input)
+    Besides the counts, the tracker keeps :class:`FragmentEvent` records for
+    the fragmentation detector (:mod:`netsift.detect.fragmentation`), at most
+    :data:`MAX_EVENTS_PER_KIND` of each kind (the rest are counted in
+    ``events_dropped``): ``tiny_first_fragment``, ``oversize_datagram`` and
+    ``teardrop`` per occurrence, ``incomplete`` per train that ended without
+    completing, and ``overlap`` per train in which fragments overlapped, when
+    it ends.  For an overlapping train the fragments (offset, bytes, MF, in
+    arrival order) are kept, at most :data:`MAX_POLICY_BYTES` bytes per train,
+    and :func:`policy_outcomes` replays them under each of Suricata's overlap
+    policies (:data:`OVERLAP_POLICIES`); the event says whether the outcomes
+    differ (evasion evidence), with a digest of each and the first offset where
+    they differ.  Up to the first overlap no byte was written twice, so the
+    fragments received before it are taken back from the held bytes: trains
+    without an overlap cost one (offset, end, MF) tuple per fragment.
+
 Merging
-    :meth:`FragmentTracker.merge` adds counters and examples only.  Live trains
+    :meth:`FragmentTracker.merge` adds counters, examples and events only.  Live trains
     are **not** merged across workers: a train split between two workers is
     reported incomplete by both (a parallel run should shard by the key).
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -91,11 +108,16 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "FRAGMENT_COUNTERS",
     "FRAGMENT_FACTS",
+    "MAX_EVENTS_PER_KIND",
     "MAX_EXAMPLES",
     "MAX_FRAGMENTS_PER_TRAIN",
+    "MAX_POLICY_BYTES",
+    "OVERLAP_POLICIES",
     "TINY_TCP_MIN",
+    "FragmentEvent",
     "FragmentTracker",
     "Reassembled",
+    "policy_outcomes",
 ]
 
 #: Suricata ``defrag.timeout`` default (seconds of capture time).
@@ -112,6 +134,16 @@ TINY_TCP_MIN = 16
 MAX_EXAMPLES = 10
 #: Largest IP datagram (RFC 791 total length, RFC 8200 payload length are 16 bits).
 MAX_DATAGRAM = 65_535
+
+#: Events of each kind kept for the detector (the rest are only counted).
+MAX_EVENTS_PER_KIND = 10_000
+#: Fragment bytes kept per overlapping train to replay the overlap policies
+#: (four full datagrams: more is an attack whatever the policies say).
+MAX_POLICY_BYTES = 4 * 65_535
+#: Suricata's defrag overlap policies (defrag.c DefragInsertFrag; LANDSCAPE §2.4).
+OVERLAP_POLICIES: tuple[str, ...] = ("first", "last", "bsd", "linux", "windows", "solaris")
+#: Evidence frames kept per event.
+MAX_EVENT_FRAMES = 50
 
 #: Stable fact names (detector input).  Append only.
 FRAGMENT_FACTS: tuple[str, ...] = (
@@ -148,6 +180,7 @@ FRAGMENT_COUNTERS: tuple[str, ...] = (
     "trains_not_reassembled_truncated",  # completed, but a fragment was cut by the snaplen
     "peak_trains",
     "peak_bytes",
+    "trains_not_reassembled_oversize",  # complete, but longer than 65,535 bytes (ping of death)
 )
 
 _PEAKS = ("peak_trains", "peak_bytes")
@@ -176,11 +209,44 @@ class Reassembled:
 
 
 @dataclass
+class FragmentEvent:
+    """One fact about one train, for the fragmentation detector (module doc).
+
+    ``kind`` is ``tiny_first_fragment``, ``oversize_datagram``, ``teardrop``,
+    ``incomplete`` or ``overlap``; ``detail`` holds what the kind measures
+    (JSON-able).
+    """
+
+    kind: str
+    ip_version: int
+    src: str
+    dst: str
+    ident: int
+    #: IPv4 protocol / IPv6 Next Header after the Fragment header (-1: unknown)
+    proto: int
+    first_ns: int
+    last_ns: int
+    file_index: int
+    frames: tuple[int, ...]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class _Train:
     version: int
     first_frame: int
     last_ts: int
     file_index: int
+    first_ts: int = 0
+    #: (offset, end, MF) of each fragment, in arrival order
+    order: list[tuple[int, int, bool]] = field(default_factory=list)
+    #: from the first overlap on: (offset, MF, bytes) of each fragment, in arrival order
+    #: (None: not kept, the train passed MAX_POLICY_BYTES or was truncated)
+    pieces: list[tuple[int, bool, bytes]] | None = None
+    piece_bytes: int = 0
+    pieces_lost: bool = False
+    #: frames of the fragments that overlapped held bytes
+    overlap_frames: list[int] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
     data: bytearray = field(default_factory=bytearray)
     #: sorted, disjoint, non-adjacent-merged [start, end) ranges held in ``data``
@@ -203,6 +269,9 @@ class _Train:
     def size(self) -> int:
         return len(self.data) + (len(self.header) if self.header else 0) + 64
 
+    def held(self) -> int:
+        return sum(e - s for s, e in self.have)
+
 
 def ipv4_checksum(header: bytes | bytearray) -> int:
     """RFC 1071 one's-complement sum of a header whose checksum field is zero."""
@@ -212,6 +281,105 @@ def ipv4_checksum(header: bytes | bytearray) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+#: Facts that also make a FragmentEvent, one per occurrence.
+_EVENT_FACTS = frozenset(("tiny_first_fragment", "oversize_datagram", "teardrop"))
+
+
+def _wins(policy: str, new: tuple[int, int], old: tuple[int, int]) -> bool:
+    """Whether the later fragment ``new`` supplies the bytes it shares with ``old`` ((offset, end) each)."""
+    if policy == "first":
+        return False
+    if policy == "last":
+        return True
+    if policy == "bsd":
+        return new[0] < old[0]
+    if policy == "linux":
+        return new[0] <= old[0]
+    if policy == "windows":
+        return new[0] < old[0] and new[1] > old[1]
+    # solaris
+    return new[0] < old[0] and new[1] >= old[1]
+
+
+def policy_outcomes(pieces: list[tuple[int, bool, bytes]]) -> dict[str, Any]:
+    """Replay fragments ((offset, MF, bytes) in arrival order) under each overlap policy.
+
+    Each byte goes to one fragment: a fragment's bytes fill what nothing holds
+    yet, and where it overlaps bytes held by an earlier fragment the policy's
+    rule decides (Suricata defrag.c ``DefragInsertFrag``, its trims and its
+    in-offset-order copy; LANDSCAPE §2.4):
+
+    - first: the earlier fragment; last: the later one;
+    - bsd: the later one if it starts before the earlier one;
+    - linux: the later one if it starts at or before the earlier one;
+    - windows: the later one if it starts before and ends after the earlier one;
+    - solaris: the later one if it starts before it and ends at or after its end.
+
+    Suricata compares a new fragment with the already trimmed ones; this model
+    compares it with the whole fragment that holds each byte, which is the same
+    for two overlapping fragments and may differ in chains of three or more.
+    Returns ``policies`` (per policy: length, holes, sha256 prefix),
+    ``policies_disagree``, ``first_difference`` (offset of the first byte that
+    differs between two outcomes, None if they agree) and ``groups`` (the
+    policies with identical outcomes together).
+    """
+    spans = [(off, off + len(data)) for off, _, data in pieces]
+    outcomes: dict[str, bytes] = {}
+    result: dict[str, Any] = {}
+    for policy in OVERLAP_POLICIES:
+        owner: list[list[int]] = []  # sorted disjoint [start, end, piece index]
+        for idx, (start, end) in enumerate(spans):
+            if start >= end:
+                continue
+            out: list[list[int]] = []
+            cursor = start
+            for seg in owner:
+                s, e, who = seg
+                if e <= start or s >= end:
+                    out.append(seg)
+                    continue
+                if s < start:
+                    out.append([s, start, who])
+                if cursor < s:
+                    out.append([cursor, s, idx])
+                lo, hi = max(s, start), min(e, end)
+                out.append([lo, hi, idx if _wins(policy, (start, end), spans[who]) else who])
+                cursor = hi
+                if e > end:
+                    out.append([end, e, who])
+            if cursor < end:
+                out.append([cursor, end, idx])
+            out.sort()
+            owner = out
+        buf = bytearray(owner[-1][1] if owner else 0)
+        holes = 0
+        at = 0
+        for s, e, who in owner:
+            holes += s - at
+            off = spans[who][0]
+            buf[s:e] = pieces[who][2][s - off : e - off]
+            at = e
+        outcomes[policy] = bytes(buf)
+        result[policy] = {"length": len(buf), "holes": holes,
+                          "sha256": hashlib.sha256(buf).hexdigest()[:16]}  # fmt: skip
+    first_diff: int | None = None
+    ref = outcomes[OVERLAP_POLICIES[0]]
+    for data in outcomes.values():
+        if data != ref:
+            n = min(len(data), len(ref))
+            d = next((k for k in range(n) if data[k] != ref[k]), n)
+            first_diff = d if first_diff is None else min(first_diff, d)
+    groups: dict[bytes, list[str]] = {}
+    for policy, data in outcomes.items():
+        groups.setdefault(data, []).append(policy)
+    return {
+        "policies": result,
+        "policies_disagree": len(groups) > 1,
+        "first_difference": first_diff,
+        "groups": list(groups.values()),
+    }
 
 
 #: PacketColumns fields :meth:`FragmentTracker._fragment` reads.
@@ -247,6 +415,11 @@ class FragmentTracker:
         self._per_fact_examples: dict[str, int] = dict.fromkeys(FRAGMENT_FACTS, 0)
         self._trains: OrderedDict[tuple[int, ...], _Train] = OrderedDict()
         self._bytes = 0
+        #: detector input (module doc), at most MAX_EVENTS_PER_KIND per kind
+        self.events: list[FragmentEvent] = []
+        self.events_dropped: dict[str, int] = {}
+        self._events_per_kind: dict[str, int] = {}
+        self._now = (0, 0)  # (ts_ns, file_index) of the fragment being handled
 
     # -- public API -----------------------------------------------------------------
     def update(self, cols: PacketColumns, batch: RecordBatch) -> list[Reassembled]:
@@ -285,6 +458,10 @@ class FragmentTracker:
             if self._per_fact_examples.get(fact, 0) < MAX_EXAMPLES:
                 self._per_fact_examples[fact] = self._per_fact_examples.get(fact, 0) + 1
                 self.examples.append(ex)
+        for ev in other.events:
+            self._add_event(ev)
+        for kind, n in other.events_dropped.items():
+            self.events_dropped[kind] = self.events_dropped.get(kind, 0) + n
 
     def summary(self) -> dict[str, Any]:
         """Counters, facts, examples and the bounds in force, for a report section."""
@@ -311,8 +488,11 @@ class FragmentTracker:
         return self._bytes
 
     # -- internals ----------------------------------------------------------------------
-    def _fact(self, name: str, key: tuple[int, ...], frames: list[int]) -> None:
+    def _fact(self, name: str, key: tuple[int, ...], frames: list[int], **detail: Any) -> None:
         self.facts[name] += 1
+        if name in _EVENT_FACTS:
+            ts, file_index = self._now
+            self._event(name, key, ts, ts, file_index, frames, detail)
         if self._per_fact_examples[name] < MAX_EXAMPLES:
             self._per_fact_examples[name] += 1
             if key[0] == 4:
@@ -323,6 +503,48 @@ class FragmentTracker:
                 "fact": name, "ip_version": key[0], "src": src, "dst": dst, "id": ident,
                 "frames": list(frames[:16]),
             })
+
+    def _event(self, kind: str, key: tuple[int, ...], first_ns: int, last_ns: int, file_index: int,
+               frames: list[int], detail: dict[str, Any], proto: int = -1) -> None:  # fmt: skip
+        if self._events_per_kind.get(kind, 0) >= MAX_EVENTS_PER_KIND:
+            self.events_dropped[kind] = self.events_dropped.get(kind, 0) + 1
+            return
+        if key[0] == 4:
+            src, dst, ident, proto = ip_text(0, key[1]), ip_text(0, key[2]), key[3], key[4]
+        else:
+            src, dst, ident = ip_text(key[1], key[2]), ip_text(key[3], key[4]), key[5]
+        self._add_event(FragmentEvent(kind, key[0], src, dst, ident, proto, first_ns, last_ns, file_index,
+                                      tuple(frames[:MAX_EVENT_FRAMES]), detail))  # fmt: skip
+
+    def _add_event(self, ev: FragmentEvent) -> None:
+        n = self._events_per_kind.get(ev.kind, 0)
+        if n >= MAX_EVENTS_PER_KIND:
+            self.events_dropped[ev.kind] = self.events_dropped.get(ev.kind, 0) + 1
+            return
+        self._events_per_kind[ev.kind] = n + 1
+        self.events.append(ev)
+
+    def _train_end(self, key: tuple[int, ...], train: _Train, completed: bool, reason: str) -> None:
+        """Events for a train that ends: ``overlap`` if fragments overlapped, ``incomplete`` if not completed."""
+        proto = key[4] if key[0] == 4 else train.next_header if train.header is not None else -1
+        if train.overlap:
+            detail: dict[str, Any] = {
+                "conflicting": train.conflict, "completed": completed, "fragments": len(train.order),
+                "overlap_frames": train.overlap_frames[:MAX_EVENT_FRAMES],
+                "overlapping_fragments": len(train.overlap_frames),
+                "rfc8200_violation": train.overlapped,
+            }  # fmt: skip
+            if train.pieces is not None and not train.truncated:
+                detail.update(policy_outcomes(train.pieces))
+            else:
+                detail["policies"] = None
+                detail["policies_skipped"] = "truncated" if train.truncated else "byte_cap"
+            self._event("overlap", key, train.first_ts, train.last_ts, train.file_index, train.frames,
+                        detail, proto)  # fmt: skip
+        if not completed:
+            self._event("incomplete", key, train.first_ts, train.last_ts, train.file_index, train.frames,
+                        {"reason": reason, "fragments": len(train.frames), "bytes_held": train.held(),
+                         "too_many_fragments": train.dropped}, proto)  # fmt: skip
 
     def _expire(self, now: int) -> None:
         limit = now - self.timeout_ns
@@ -338,11 +560,13 @@ class FragmentTracker:
         self.counters[reason] += 1
         if not train.dropped:
             self._fact("incomplete_train", key, train.frames)
+        self._train_end(key, train, False, reason)
 
     def _fragment(self, c: PacketColumns, batch: RecordBatch, i: int, out: list[Reassembled]) -> None:
         self.counters["fragments"] += 1
         frame = int(c.frame[i])
         ts = int(c.ts_ns[i])
+        self._now = (ts, batch.file_index)
         version = int(c.ip_version[i])
         l3 = int(c.l3_off[i])
         if l3 < 0 or version not in (4, 6):
@@ -371,7 +595,7 @@ class FragmentTracker:
             if c.ip_df[i]:
                 self._fact("df_on_fragment", key, [frame])
             if ihl + offset + length > MAX_DATAGRAM:
-                self._fact("oversize_datagram", key, [frame])
+                self._fact("oversize_datagram", key, [frame], end=ihl + offset + length)
         else:
             self.counters["fragments_ipv6"] += 1
             found = _ipv6_fragment_header(raw)
@@ -392,7 +616,7 @@ class FragmentTracker:
                 self.counters["fragments_malformed"] += 1
                 return
             if offset + length > MAX_DATAGRAM:
-                self._fact("oversize_datagram", key, [frame])
+                self._fact("oversize_datagram", key, [frame], end=offset + length)
             if offset == 0 and not mf:
                 self.counters["ipv6_atomic_fragments"] += 1
                 if not truncated:
@@ -408,13 +632,13 @@ class FragmentTracker:
         if length == 0:
             self._fact("zero_length_fragment", key, [frame])
         if offset == 0 and mf and next_header == _TCP and length < TINY_TCP_MIN:
-            self._fact("tiny_first_fragment", key, [frame])
+            self._fact("tiny_first_fragment", key, [frame], transport_bytes=length)
 
         self._expire(ts)
         train = self._trains.get(key)
         if train is None:
             self._make_room()
-            train = _Train(version, frame, ts, batch.file_index)
+            train = _Train(version, frame, ts, batch.file_index, ts)
             self._trains[key] = train
             self._bytes += train.size()
             self.counters["trains_started"] += 1
@@ -432,6 +656,7 @@ class FragmentTracker:
             self._bytes -= len(train.data)
             train.data = bytearray()
             train.have = []
+            train.pieces = None
             return
         train.truncated |= truncated
 
@@ -443,7 +668,8 @@ class FragmentTracker:
             elif train.total is None and end < train.max_end:
                 self._fact("inconsistent_last_fragment", key, [frame])
             if overlaps_left and (end < train.max_end or (train.total is not None and end != train.total)):
-                self._fact("teardrop", key, [train.frames[0], frame])
+                self._fact("teardrop", key, [train.frames[0], frame], offset=offset, end=end,
+                           earlier_end=train.max_end if train.total is None else train.total)
             if train.total is None and end >= train.max_end:
                 train.total = end
         elif train.total is not None and end > train.total:
@@ -476,6 +702,20 @@ class FragmentTracker:
             cursor = max(cursor, hi)
         if cursor < end:
             gaps.append((cursor, end))
+        if identical or conflicting:
+            if not train.overlap and not train.truncated:
+                # First overlap: no byte was written twice so far, so the held
+                # bytes give back every earlier fragment.
+                train.pieces = [(o, m, bytes(train.data[o:e])) for o, e, m in train.order]
+                train.piece_bytes = sum(e - o for o, e, _ in train.order)
+            train.overlap_frames.append(frame)
+        if train.pieces is not None:
+            train.piece_bytes += length
+            if train.truncated or train.piece_bytes > MAX_POLICY_BYTES:
+                train.pieces = None
+            else:
+                train.pieces.append((offset, mf, data))
+        train.order.append((offset, end, mf))
         train.overlap |= identical or conflicting
         train.conflict |= conflicting
         if conflicting:
@@ -501,11 +741,17 @@ class FragmentTracker:
                 and train.have[0][0] == 0 and train.have[0][1] >= train.total):
             del self._trains[key]
             self._bytes -= train.size()
+            if train.overlap:
+                self._train_end(key, train, True, "completed")
             if train.truncated:
                 self.counters["trains_not_reassembled_truncated"] += 1
                 return
             if train.version == 6 and train.overlapped and self.drop_ipv6_overlaps:
                 self.counters["trains_discarded_overlap"] += 1
+                return
+            if len(train.header) + train.total - (40 if train.version == 6 else 0) > MAX_DATAGRAM:
+                # Ping of death: the length field cannot say it; the fact was counted.
+                self.counters["trains_not_reassembled_oversize"] += 1
                 return
             body = bytes(train.data[: train.total])
             if train.version == 4:

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: The detector modules, in report order (each defines ``DETECTOR``, its class).
-DETECTOR_MODULES: Final[tuple[str, ...]] = ("scan", "dns_tunnel")
+DETECTOR_MODULES: Final[tuple[str, ...]] = ("scan", "dns_tunnel", "fragmentation")
 
 
 @cache
