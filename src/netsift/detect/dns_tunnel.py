@@ -48,7 +48,7 @@ from .base import Detector, DnsEvents, FinishContext, Sample
 from .finding import MAX_EVIDENCE_PACKETS, Finding, Severity, Technique
 
 __all__ = ["DEFAULT_ALLOWLIST", "PUBLIC_RESOLVERS", "Allowlist", "DnsTunnelDetector", "TunnelThresholds",
-           "entropy_ratio", "name_length", "name_shape"]
+           "entropy_ratio", "name_length", "name_shape", "robust_z", "spread"]
 
 T_DNS: Final = Technique("T1071.004", "Application Layer Protocol: DNS")
 T_EXFIL: Final = Technique("T1048.003", "Exfiltration Over Alternative Protocol: "
@@ -291,14 +291,20 @@ def entropy_ratio(text: str) -> float:
     return h / expected if expected > 0 else 0.0
 
 
-def robust_z(x: float, others: list[int]) -> float:
+def spread(values: list[int]) -> tuple[float, float, float]:
+    """(median, MAD, mean absolute deviation from the median) of ``values``."""
+    med = float(median(values))
+    mad = float(median([abs(v - med) for v in values]))
+    mean_ad = sum(abs(v - med) for v in values) / len(values)
+    return med, mad, mean_ad
+
+
+def robust_z(x: float, stats: tuple[float, float, float]) -> float:
     """Modified z-score (Iglewicz & Hoaglin): 0.6745 (x − median) / MAD, with the mean absolute
-    deviation (×1.2533) when the MAD is 0; 0 when the others do not vary."""
-    med = median(others)
-    mad = median(abs(v - med) for v in others)
+    deviation (×1.2533) when the MAD is 0; 0 when the values do not vary (99 above them)."""
+    med, mad, mean_ad = stats
     if mad > 0:
         return 0.6745 * (x - med) / mad
-    mean_ad = sum(abs(v - med) for v in others) / len(others)
     if mean_ad > 0:
         return (x - med) / (1.2533 * mean_ad)
     return 0.0 if x <= med else 99.0
@@ -597,7 +603,11 @@ class DnsTunnelDetector(Detector):
                 u = len(p.names) + p.names_over_cap
                 counts_by_client.setdefault(client, []).append(u)
                 population.append(u)
-        pop_sorted = population  # compared as a list; robust_z sorts through median
+        # one median/MAD per client and one for the population (each pair included: the median and
+        # MAD hardly move for one outlier, and this keeps finish linear in the pairs)
+        min_n = t.baseline_min_domains + 1
+        client_stats = {c: spread(v) for c, v in counts_by_client.items() if len(v) >= min_n}
+        pop_stats = spread(population) if len(population) >= min_n else None
         out: list[Finding] = []
         caps = self._caps()
         for (client, reg), p in sorted(self.pairs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -605,13 +615,9 @@ class DnsTunnelDetector(Detector):
                 continue
             m = self._measure(p, reg)
             u = m["unique_names"]
-            mine = counts_by_client.get(client, [])
-            others = list(mine)
-            others.remove(u)
-            z_client = robust_z(u, others) if len(others) >= t.baseline_min_domains else None
-            pop = list(pop_sorted)
-            pop.remove(u)
-            z_pop = robust_z(u, pop) if len(pop) >= t.baseline_min_domains else None
+            cs = client_stats.get(client)
+            z_client = robust_z(u, cs) if cs is not None else None
+            z_pop = robust_z(u, pop_stats) if pop_stats is not None else None
             comps = self._score(m, z_client, z_pop)
             score = sum(c["points"] for c in comps)
             content = sum(c["points"] for c in comps
