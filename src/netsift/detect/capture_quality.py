@@ -380,6 +380,8 @@ class CaptureQuality(Detector):
                    lambda: _sample_packets(one_sided=True), frozenset({"capture_one_sided"})),
             Sample("full_capture", "40 complete HTTP sessions, both directions, full frames",
                    lambda: _sample_packets(one_sided=False), forbid_at="low"),
+            Sample("snaplen_64", "DNS lookups captured with a 64-byte snaplen (names cut off)",
+                   _sample_truncated_dns, frozenset({"capture_truncated"})),
         ]  # fmt: skip
 
 
@@ -426,6 +428,30 @@ def http_session(client: str, server: str, sport: int, t0: float, one_sided: boo
     if one_sided:
         pkts = [p for p in pkts if p["IP"].src == client]
     return pkts
+
+
+def _sample_truncated_dns() -> list[Any]:
+    """50 DNS queries and answers as a capture with ``snaplen 64`` records them: each
+    frame cut to 64 bytes, its wire length kept (wrpcap writes ``wirelen``)."""
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    cm, sm = "02:00:00:00:02:01", "02:00:00:00:02:02"
+    out: list[Any] = []
+    for i in range(50):
+        name = f"host{i}.branch-office.example.org"
+        q = Ether(src=cm, dst=sm) / IP(src="10.30.0.5", dst="10.30.0.53") / UDP(sport=40000 + i, dport=53) / DNS(
+            id=i, rd=1, qd=DNSQR(qname=name))
+        r = Ether(src=sm, dst=cm) / IP(src="10.30.0.53", dst="10.30.0.5") / UDP(sport=53, dport=40000 + i) / DNS(
+            id=i, qr=1, rd=1, ra=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, rdata=f"10.30.1.{i}"))
+        for k, p in enumerate((q, r)):
+            raw = bytes(p)
+            cut = Ether(raw[:64])
+            cut.time = 1_700_000_000.0 + i + k * 0.002
+            cut.wirelen = len(raw)
+            out.append(cut)
+    return out
 
 
 def _sample_packets(one_sided: bool) -> list[Any]:
