@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 #: The detector modules, in report order (each defines ``DETECTOR``, its class).
-DETECTOR_MODULES: Final[tuple[str, ...]] = ("scan", "dns_tunnel", "fragmentation", "encrypted_dns",
-                                               "capture_quality")
+DETECTOR_MODULES: Final[tuple[str, ...]] = ("syn_flood", "scan", "dns_tunnel", "fragmentation",
+                                             "encrypted_dns", "capture_quality")
 
 
 @cache
