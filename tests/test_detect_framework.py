@@ -283,16 +283,8 @@ def test_merge_of_two_halves_equals_one_run(tmp_path: Path) -> None:
 
 
 def analyze_with(tmp_path: Path, detectors: Detectors) -> None:
-    """Feed ``detectors`` the flows of a capture through the pipeline's own stage."""
-    from netsift.pipeline import _analyze
-
-    orig = Detectors.from_file
-    try:
-        Detectors.from_file = classmethod(lambda cls, path: detectors)  # type: ignore[method-assign, assignment]
-        _analyze([str(write(tmp_path, _telnet_packets(5)))], "fast", 5, None, None, True, None, "auto", None,
-                 10, True, True, None)  # fmt: skip
-    finally:
-        Detectors.from_file = orig  # type: ignore[method-assign]
+    """Feed ``detectors`` the flows of a capture through the pipeline."""
+    analyze(str(write(tmp_path, _telnet_packets(5))), detectors=detectors)
 
 
 def test_dns_events_name_client_and_server(tmp_path: Path) -> None:
@@ -308,16 +300,7 @@ def test_dns_events_name_client_and_server(tmp_path: Path) -> None:
     pkts = [Ether(src=MAC_A, dst=MAC_B) / IP(src="10.0.0.1", dst="10.0.0.53") / UDP(sport=5555, dport=53) / q,
             Ether(src=MAC_B, dst=MAC_A) / IP(src="10.0.0.53", dst="10.0.0.1") / UDP(sport=53, dport=5555) / r]
     pkts[0].time, pkts[1].time = 10.0, 10.02
-    detectors = Detectors(classes={"telnet": Collect})
-    from netsift.pipeline import _analyze
-
-    orig = Detectors.from_file
-    try:
-        Detectors.from_file = classmethod(lambda cls, path: detectors)  # type: ignore[method-assign, assignment]
-        _analyze([str(write(tmp_path, pkts))], "fast", 5, None, None, True, None, "auto", None, 10, True, True,
-                 None)  # fmt: skip
-    finally:
-        Detectors.from_file = orig  # type: ignore[method-assign]
+    analyze(str(write(tmp_path, pkts)), detectors=Detectors(classes={"telnet": Collect}))
     ev = got[0]
     assert len(ev) == 2 and ev.response == [False, True] and ev.frame == [1, 2] and ev.file_index == [0, 0]
     assert ev.client == [(0, 0xFFFF0A000001)] * 2 and ev.server == [(0, 0xFFFF0A000035)] * 2

@@ -151,6 +151,7 @@ def analyze(
     app: bool = True,
     detect: bool = True,
     config_path: str | None = None,
+    detectors: Detectors | None = None,
 ) -> Report:
     """Analyze captures and return the :class:`Report` (raises :class:`NetsiftError` on bad input).
 
@@ -163,13 +164,14 @@ def analyze(
     (:mod:`netsift.applayer`): the report gains ``dns``, ``tls`` and ``http``
     sections and flow records their summaries.  With ``detect`` (the default) the
     detectors (:mod:`netsift.detect`) run, configured by the TOML file ``config_path``,
-    and the report gains a ``findings`` section.
+    and the report gains a ``findings`` section; ``detectors`` runs a ready
+    :class:`~netsift.detect.Detectors` instead (its state can be read afterwards).
     """
     if isinstance(paths, str):
         paths = [paths]
     with _few_gc_passes():
         return _analyze(paths, engine, top_n, progress, warn, flows, flow_config, flow_engine,
-                        flows_path, report_flows, app, detect, config_path)  # fmt: skip
+                        flows_path, report_flows, app, detect, config_path, detectors)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -203,9 +205,11 @@ def _analyze(
     app: bool,
     detect: bool,
     config_path: str | None,
+    detectors: Detectors | None = None,
 ) -> Report:
     decode = _decoder(engine)
-    detectors = Detectors.from_file(config_path) if detect else None
+    if detectors is None and detect:
+        detectors = Detectors.from_file(config_path)
     plan = expand_inputs(paths)
     if report_flows < 0:
         raise UsageError(f"--report-flows must be 0 or more, got {report_flows}")

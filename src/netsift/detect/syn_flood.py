@@ -438,7 +438,7 @@ class SynFlood(Detector):
         spoof_text = ", sources look spoofed" if spoofed else ""
         summary = (f"SYN flood on {where}: {attempts} connection attempts over {len(hot)} s "
                    f"(peak {peak_rate:.0f}/s over {t.window_s} s), {completion:.0%} completed, "
-                   f"{n_src}{'~' if estimated else ''} distinct sources{spoof_text}.")  # fmt: skip
+                   f"{'about ' if estimated else ''}{n_src} distinct sources{spoof_text}.")  # fmt: skip
         if port is None:
             n_ports = len({p for (hi, lo, p, b) in self.cells if (hi, lo) == dst and b in hot})
             evidence = {"destination_ports": n_ports, **evidence}
@@ -507,7 +507,7 @@ class SynFlood(Detector):
         if self.untracked:
             evidence["untracked_flows"] = self.untracked
         summary = (f"SYN-ACK reflection against {vtext}: {synacks} SYN-ACKs it never asked for from "
-                   f"{n_src}{'~' if estimated else ''} reflectors over {len(hot)} s "
+                   f"{'about ' if estimated else ''}{n_src} reflectors over {len(hot)} s "
                    f"(peak {peak_rate:.0f}/s over {t.window_s} s).")  # fmt: skip
         return Finding(
             detector=self.name,
@@ -537,7 +537,8 @@ class SynFlood(Detector):
 
     @classmethod
     def samples(cls) -> list[Sample]:
-        flood = Sample("spoofed_syn_flood", "2,000 SYNs from random sources to one web server port in 4 s, unanswered",
+        flood = Sample("spoofed_syn_flood", "2,000 SYNs from random sources to one web server port in 4 s, "
+                       "unanswered, a quarter retransmitted",
                        _spoofed_flood, frozenset({"syn_flood"}))
         reflection = Sample("syn_ack_reflection", "600 SYN-ACKs from 60 servers to one host that sent no SYN",
                             _reflection_sample, frozenset({"syn_ack_reflection"}))
@@ -567,14 +568,19 @@ def _pkt(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: 
 
 
 def _spoofed_flood() -> list[Any]:
+    """2,000 spoofed SYNs in 4 s; a quarter of the sources retransmit theirs (same ISN)
+    1 s later, as a real stack would, which must not count as more attempts."""
     import random
 
     rng = random.Random(1)
     out = []
     for i in range(2000):
         src = f"{rng.randint(11, 200)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-        out.append(_pkt(src, "10.0.0.80", rng.randint(1024, 65535), 80, "S", rng.getrandbits(32), 0, _T0 + i * 0.002))
-    return out
+        sport, isn = rng.randint(1024, 65535), rng.getrandbits(32)
+        out.append(_pkt(src, "10.0.0.80", sport, 80, "S", isn, 0, _T0 + i * 0.002))
+        if i % 4 == 0:
+            out.append(_pkt(src, "10.0.0.80", sport, 80, "S", isn, 0, _T0 + i * 0.002 + 1.0))
+    return sorted(out, key=lambda p: float(p.time))
 
 
 def _reflection_sample() -> list[Any]:
