@@ -94,14 +94,16 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
             flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,
             icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int,
             config_path: str | None, no_detect: bool, alerts_path: str | None, fail_on: str | None) -> None:
-    """Read captures, decode them, build flows and report traffic statistics.
+    """Read captures, build flows, read DNS/TLS/HTTP, run the detectors and report.
 
     CAPTURE may be a pcap or pcapng file (optionally gzip-compressed), a glob
     or a directory (searched recursively). Packets are sessionized into
     bidirectional flows with Zeek's conn_state and history and Wireshark's
-    TCP analysis; IP fragments are reassembled. Prints a summary; -o writes
-    the JSON report whose schema `netsift schema` prints; --flows writes
-    every flow.
+    TCP analysis; IP fragments are reassembled; DNS, TLS, QUIC and HTTP are
+    read from the flows; the detectors (docs/detectors/) report findings with
+    their evidence. Prints a summary; -o writes the JSON report whose schema
+    `netsift schema` prints; --flows writes every flow; --alerts writes the
+    findings as NDJSON alerts with ECS field names.
 
     \b
     Examples:
