@@ -7,7 +7,7 @@
 
 Contenders (each a separate process, timed from spawn to exit):
   * netsift      `python -m netsift analyze FILE -o TMP.json --quiet` (this interpreter);
-                 also with --no-app and --no-flows, and `netsift packets` with DNS/TLS/HTTP
+                 also with --no-detect, --no-app (and --no-detect) and --no-flows, and `netsift packets` with DNS/TLS/HTTP
                  fields (APP_FIELDS) beside `tshark -T fields` with the same fields
   * cat          `cat FILE > /dev/null`: the cost of reading the bytes (page cache warm)
   * dpkt         peers/c_dpkt.py FILE
@@ -326,13 +326,17 @@ def bench(a: argparse.Namespace, made: list[Path]) -> int:
     warm(capture)
     print(f"capture: {rel(capture)} ({n:,} packets, {capture.stat().st_size / 1e6:,.0f} MB)", file=sys.stderr)
     base = run_contender("netsift", netsift_cmd(capture, a.engine), n, a.repeat,
-                         note=f"--engine {a.engine}, flows on (default)")
+                         note=f"--engine {a.engine}: flows, DNS/TLS/HTTP and detectors (default)")
     if base is None:
         return 1
     rows.append(base)
     checks["netsift"] = netsift_summary(REPORT)
-    r = run_contender("netsift --no-app", [*netsift_cmd(capture, a.engine), "--no-app"], n, a.repeat,
-                      note="flows, no DNS/TLS/HTTP")
+    r = run_contender("netsift --no-detect", [*netsift_cmd(capture, a.engine), "--no-detect"], n, a.repeat,
+                      note="flows and DNS/TLS/HTTP, no detectors")
+    if r:
+        rows.append(r)
+    r = run_contender("netsift --no-app", [*netsift_cmd(capture, a.engine), "--no-app", "--no-detect"], n,
+                      a.repeat, note="flows, no DNS/TLS/HTTP, no detectors")
     if r:
         rows.append(r)
     r = run_contender("netsift --no-flows", [*netsift_cmd(capture, a.engine), "--no-flows"], n, a.repeat,
