@@ -340,6 +340,12 @@ CORPUS_POSITIVES = {
     SV + "ipv6-evasion/ipv6-malformed-fragments-31/frag-31.pcap": "oversize_datagram",
     SV + "ipv6-evasion/ipv6-malformed-fragments-32/frag-32.pcap": "oversize_datagram",
     SV + "ipv6-evasion/ipv6-malformed-fragments-33/frag-33.pcap": "oversize_datagram",
+    SV + "ipv6-evasion/ipv6-malformed-fragments-22/frag-22.pcap": "fragment_invalid_length",  # [frag_invalid_length]
+    SV + "ipv6-evasion/ipv6-malformed-fragments-23/frag-23.pcap": "fragment_invalid_length",
+    SV + "ipv6-evasion/ipv6-malformed-fragments-24/frag-24.pcap": "fragment_invalid_length",
+    # Suricata ipv6.exthdr_useless_fh (9-12 also duplicated, 25-28 also truncated extension headers)
+    **{SV + f"ipv6-evasion/ipv6-malformed-fragments-{n}/frag-{n}.pcap": "ipv6_atomic_fragment"
+       for n in (9, 10, 11, 12, 25, 26, 27, 28)},
     SV + "ipv6-evasion/ipv6-dos-with-ext-headers-6/denial6-6.pcap": "fragment_flood",  # THC denial6 test 6
     SV + "defrag/bug-6887-defrag-ipv4-tcp-syn/frag-ip-tcp-syn.pcap": "tiny_fragment",  # 8-byte first fragment
     # Zeek's crafted reassembly traces: overlaps with different bytes (Zeek: fragment_inconsistency)
@@ -396,3 +402,15 @@ def test_corpus_negatives(corpus_dir: Path) -> None:
     assert len(rows) >= 15
     loud = [(rel, fired) for rel, fired in rows if any(sev in ("high", "critical") for _, sev in fired)]
     assert loud == []
+
+
+def test_invalid_length_and_atomic_fragments(tmp_path: Path) -> None:
+    """A non-last fragment of 13 bytes (not a multiple of 8; RFC 791 / RFC 8200) and an IPv6
+    atomic fragment (RFC 6946 / RFC 8021) each get their code; an ordinary train neither."""
+    odd = [frag4("10.0.0.1", "10.0.0.2", 7, 0, True, udp(b"x" * 5), 1.0),
+           frag4("10.0.0.1", "10.0.0.2", 7, 2, False, b"y" * 16, 1.001)]  # fmt: skip
+    atomic = [frag6("2001:db8::1", "2001:db8::2", 9, 0, 0, udp(b"hello"), 2.0)]
+    found = codes(run(tmp_path, odd + atomic + normal_train("10.0.0.3", "10.0.0.4", 8, 3000, 3.0)))
+    assert found == {"fragment_invalid_length": "medium", "ipv6_atomic_fragment": "low"}
+    items = run(tmp_path, odd, "odd.pcap")
+    assert items[0]["evidence"]["fragment_lengths"] == [13] and items[0]["packets"][0]["frames"] == [1]

@@ -284,7 +284,7 @@ def ipv4_checksum(header: bytes | bytearray) -> int:
 
 
 #: Facts that also make a FragmentEvent, one per occurrence.
-_EVENT_FACTS = frozenset(("tiny_first_fragment", "oversize_datagram", "teardrop"))
+_EVENT_FACTS = frozenset(("tiny_first_fragment", "oversize_datagram", "teardrop", "non_last_not_multiple_of_8"))
 
 
 def _wins(policy: str, new: tuple[int, int], old: tuple[int, int]) -> bool:
@@ -619,6 +619,9 @@ class FragmentTracker:
                 self._fact("oversize_datagram", key, [frame], end=offset + length)
             if offset == 0 and not mf:
                 self.counters["ipv6_atomic_fragments"] += 1
+                # a Fragment header on a whole datagram (RFC 6946): legal to receive, but
+                # RFC 8021 deprecates sending them and they serve fragmentation attacks
+                self._event("ipv6_atomic_fragment", key, ts, ts, batch.file_index, [frame], {})
                 if not truncated:
                     out.append(Reassembled(6, _ipv6_datagram(header, nh_at, next_header, payload),
                                            (frame,), ts, batch.file_index))
@@ -628,7 +631,7 @@ class FragmentTracker:
             self.counters["fragments_truncated"] += 1
         end = offset + length
         if mf and length % 8:
-            self._fact("non_last_not_multiple_of_8", key, [frame])
+            self._fact("non_last_not_multiple_of_8", key, [frame], length=length)
         if length == 0:
             self._fact("zero_length_fragment", key, [frame])
         if offset == 0 and mf and next_header == _TCP and length < TINY_TCP_MIN:

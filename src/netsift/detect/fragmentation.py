@@ -79,6 +79,8 @@ _SEVERITY: Final = {
     "teardrop": Severity.HIGH,
     "tiny_fragment": Severity.MEDIUM,
     "oversize_datagram": Severity.HIGH,
+    "fragment_invalid_length": Severity.MEDIUM,
+    "ipv6_atomic_fragment": Severity.LOW,
 }
 _TECHNIQUE: Final[dict[str, Technique | None]] = {
     "fragment_overlap_conflicting": None,
@@ -87,6 +89,8 @@ _TECHNIQUE: Final[dict[str, Technique | None]] = {
     "teardrop": CRASH,
     "tiny_fragment": None,
     "oversize_datagram": CRASH,
+    "fragment_invalid_length": None,
+    "ipv6_atomic_fragment": None,
 }
 
 
@@ -198,7 +202,9 @@ class FragmentationDetector(Detector):
                 continue
             groups.setdefault((code, ev.src, ev.dst), []).append(ev)
         for kind, code in (("teardrop", "teardrop"), ("tiny_first_fragment", "tiny_fragment"),
-                           ("oversize_datagram", "oversize_datagram")):  # fmt: skip
+                           ("oversize_datagram", "oversize_datagram"),
+                           ("non_last_not_multiple_of_8", "fragment_invalid_length"),
+                           ("ipv6_atomic_fragment", "ipv6_atomic_fragment")):  # fmt: skip
             for ev in by_kind.get(kind, []):
                 groups.setdefault((code, ev.src, ev.dst), []).append(ev)
         for (code, src, dst), evs in groups.items():
@@ -245,6 +251,8 @@ class FragmentationDetector(Detector):
             evidence["min_transport_bytes"] = min(int(ev.detail.get("transport_bytes", 0)) for ev in evs)
         elif code == "oversize_datagram":
             evidence["max_datagram_end"] = max(int(ev.detail.get("end", 0)) for ev in evs)
+        elif code == "fragment_invalid_length":
+            evidence["fragment_lengths"] = sorted({int(ev.detail.get("length", 0)) for ev in evs})[:10]
         evidence.update(self._capped(kind))
         summary = _SUMMARY[code](src, dst, evidence)
         return Finding(
@@ -386,6 +394,13 @@ _SUMMARY: Final[dict[str, Any]] = {
     "oversize_datagram": lambda s, d, e: (f"{s} sent {d} {e['datagrams']} fragmented datagram(s) reaching "
                                           f"{e['max_datagram_end']} bytes, past the 65,535-byte maximum "
                                           f"(ping of death)."),
+    "fragment_invalid_length": lambda s, d, e: (
+        f"{s} sent {d} {e['occurrences']} non-last fragment(s) whose data ({e['fragment_lengths']} bytes) is not "
+        f"a multiple of 8, which RFC 791 and RFC 8200 forbid: hosts drop them, a sensor may not."),
+    "ipv6_atomic_fragment": lambda s, d, e: (
+        f"{s} sent {d} {e['occurrences']} IPv6 atomic fragment(s) (a Fragment header on a whole datagram, "
+        f"offset 0 and no more fragments): RFC 8021 deprecates sending them; they serve fragmentation "
+        f"attacks and header-chain evasion."),
 }  # fmt: skip
 
 #: The fixed rule each code compares with (not configurable: they are the RFCs' numbers).
@@ -394,6 +409,8 @@ _RULE_THRESHOLDS: Final[dict[str, dict[str, Any]]] = {
     "oversize_datagram": {"max_datagram_bytes": 65_535},
     "ipv6_fragment_overlap": {"rfc5722_overlaps_allowed": 0},
     "teardrop": {"snort_123_2": "last fragment overlaps left and ends before the received size"},
+    "fragment_invalid_length": {"non_last_fragment_multiple_of_bytes": 8},
+    "ipv6_atomic_fragment": {"rfc8021_atomic_fragments_expected": 0},
 }
 
 DETECTOR = FragmentationDetector
