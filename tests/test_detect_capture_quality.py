@@ -14,7 +14,7 @@ from scapy.packet import Raw
 from scapy.utils import wrpcap
 
 import netsift.pipeline
-from netsift.detect import Detectors, FinishContext, Severity, detector_classes
+from netsift.detect import Detectors, FinishContext, detector_classes
 from netsift.detect.capture_quality import CaptureQuality, CaptureQualityThresholds, http_session
 from netsift.detect.config import config_from_dict
 from netsift.errors import UsageError
@@ -181,24 +181,6 @@ def test_span_duplicates(tmp_path: Path) -> None:
     assert f["severity"] == "medium"
     assert f["evidence"]["percent"] == pytest.approx(50.0, abs=0.5)
     assert "syn_flood" in f["evidence"]["detectors_affected"]
-
-
-# -- samples ------------------------------------------------------------------------------
-@pytest.mark.parametrize("sample", CaptureQuality.samples(), ids=lambda s: s.name)
-def test_samples(tmp_path: Path, sample: Any) -> None:
-    got = findings(write(tmp_path, sample.build()))
-    if sample.expect:
-        assert sample.expect <= {f["code"] for f in got}
-    else:
-        floor = Severity.parse(sample.forbid_at)
-        assert [f for f in got if Severity.parse(f["severity"]) >= floor] == []
-
-
-def test_samples_have_both_kinds() -> None:
-    s = CaptureQuality.samples()
-    assert any(x.expect for x in s) and any(not x.expect for x in s)
-    for x in s:
-        assert len(x.build()) < 5000
 
 
 # -- merge --------------------------------------------------------------------------------

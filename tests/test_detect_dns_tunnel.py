@@ -178,22 +178,6 @@ def test_thresholds_validate() -> None:
 # -- samples -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sample", DnsTunnelDetector.samples(), ids=lambda s: s.name)
-def test_samples(tmp_path: Path, sample: Any) -> None:
-    items = _run(tmp_path, sample.build())
-    codes = {i["code"] for i in items}
-    if sample.expect:
-        assert sample.expect <= codes
-    else:
-        order = ["info", "low", "medium", "high", "critical"]
-        assert all(order.index(i["severity"]) < order.index(sample.forbid_at) for i in items)
-
-
-def test_samples_have_both_kinds() -> None:
-    s = DnsTunnelDetector.samples()
-    assert any(x.expect for x in s) and any(not x.expect for x in s)
-
-
 # -- merge -------------------------------------------------------------------------------------
 
 

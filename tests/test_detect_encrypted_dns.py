@@ -177,28 +177,6 @@ def test_host_cap_is_reported(tmp_path: Path) -> None:
     assert f["evidence"]["sessions_untracked"] == 1
 
 
-# -- samples ------------------------------------------------------------------------------
-@pytest.mark.parametrize("sample", EncryptedDns.samples(), ids=lambda s: s.name)
-def test_samples(tmp_path: Path, sample: Any) -> None:
-    got = findings(write(tmp_path, sample.build()))
-    codes = {f["code"] for f in got}
-    if sample.expect:
-        assert sample.expect <= codes
-    else:
-        from netsift.detect import Severity
-
-        floor = Severity.parse(sample.forbid_at)
-        assert [f for f in got if Severity.parse(f["severity"]) >= floor] == []
-
-
-def test_samples_have_both_kinds() -> None:
-    s = EncryptedDns.samples()
-    assert any(x.expect for x in s) and any(not x.expect for x in s)
-    for x in s:
-        pkts = x.build()
-        assert len(pkts) < 5000 and all(p.time for p in pkts)
-
-
 # -- merge --------------------------------------------------------------------------------
 def _run_holding(monkeypatch: pytest.MonkeyPatch, path: Path, det: Detectors) -> dict[str, Any]:
     monkeypatch.setattr(netsift.pipeline.Detectors, "from_file", classmethod(lambda cls, p: det))

@@ -249,25 +249,6 @@ def test_ordinary_fragmentation_is_quiet(tmp_path: Path) -> None:
 # --- samples, merge ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sample", FragmentationDetector.samples(), ids=lambda s: s.name)
-def test_samples(tmp_path: Path, sample: Any) -> None:
-    found = run(tmp_path, sample.build())
-    if sample.expect:
-        assert sample.expect <= set(codes(found))
-    else:
-        assert [f for f in found if f["severity"] not in ("info",)] == []
-
-
-def test_samples_shape() -> None:
-    samples = FragmentationDetector.samples()
-    assert any(s.expect for s in samples) and any(not s.expect for s in samples)
-    for s in samples:
-        pkts = s.build()
-        assert 0 < len(pkts) < 5000
-        assert all(p.haslayer(Ether) and p[Ether].src and p[Ether].dst for p in pkts)
-        assert [bytes(p) for p in s.build()] == [bytes(p) for p in pkts]  # deterministic
-
-
 def _tracker_for(tmp_path: Path, packets: list[Any], name: str) -> Any:
     from netsift.pipeline import analyze as _analyze
 

@@ -208,26 +208,6 @@ def test_threshold_validation() -> None:
 # --- samples (netsift selftest) ------------------------------------------------------
 
 
-@pytest.mark.parametrize("sample", ScanDetector.samples(), ids=lambda s: s.name)
-def test_samples(tmp_path: Path, sample: Any) -> None:
-    packets = sample.build()
-    assert len(packets) < 5000
-    findings = scan_findings(write(tmp_path, packets))
-    codes = {f["code"] for f in findings}
-    if sample.expect:
-        assert sample.expect <= codes
-    else:
-        from netsift.detect import Severity
-
-        floor = Severity.parse(sample.forbid_at)
-        assert [f for f in findings if Severity.parse(f["severity"]) >= floor] == []
-
-
-def test_samples_have_both_kinds() -> None:
-    samples = ScanDetector.samples()
-    assert any(s.expect for s in samples) and any(not s.expect for s in samples)
-
-
 # --- config through Detectors ---------------------------------------------------------
 
 

@@ -224,23 +224,6 @@ def test_reflection_from_few_senders_is_quiet(tmp_path: Path) -> None:
 # --- samples ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sample", SynFlood.samples(), ids=lambda s: s.name)
-def test_samples(tmp_path: Path, sample: Any) -> None:
-    items = findings(tmp_path, sample.build())
-    if sample.expect:
-        assert sample.expect <= codes(items)
-    else:
-        from netsift.detect import Severity
-
-        floor = Severity.parse(sample.forbid_at)
-        assert [f for f in items if Severity.parse(f["severity"]) >= floor] == []
-
-
-def test_samples_have_both_kinds() -> None:
-    samples = SynFlood.samples()
-    assert any(s.expect for s in samples) and any(not s.expect for s in samples)
-
-
 # --- merge --------------------------------------------------------------------------
 
 

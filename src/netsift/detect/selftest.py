@@ -18,7 +18,7 @@ from typing import Any
 from .base import Sample
 from .finding import Severity
 
-__all__ = ["SampleResult", "run_selftest"]
+__all__ = ["SampleResult", "run_sample", "run_selftest"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,12 @@ def run_selftest(only: tuple[str, ...] = (), keep: str | None = None) -> list[Sa
             if only and name not in only:
                 continue
             for sample in cls.samples():
-                results.append(_run(name, sample, folder, keep is not None))
+                results.append(run_sample(name, sample, folder, keep is not None))
     return results
 
 
-def _run(detector: str, sample: Sample, folder: Path, kept: bool) -> SampleResult:
+def run_sample(detector: str, sample: Sample, folder: Path, kept: bool = False) -> SampleResult:
+    """Build one sample, write it to ``folder``, analyse it and check ``detector``'s findings."""
     from scapy.utils import wrpcap
 
     from ..pipeline import analyze
