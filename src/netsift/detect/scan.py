@@ -135,6 +135,12 @@ _Entry = list[int]
 _ProbeKey = tuple[int, int, int, int]  # (proto, host hi, host lo, port)
 
 
+def _rate(n: int, first_ns: int, last_ns: int) -> float:
+    """Probes per second over their span (at least 1 ms, so a burst of crafted probes with
+    one timestamp still gives a finite rate): a 40-port burst in 78 ms is 513/s, not 40."""
+    return round(n / max((last_ns - first_ns) / 1e9, 0.001), 2)
+
+
 def _is_multicast(hi: int, lo: int) -> bool:
     if hi == 0 and (lo >> 32) == 0xFFFF:
         a = lo & 0xFFFFFFFF
@@ -343,7 +349,7 @@ class ScanDetector(Detector):
                 "most_in_window": best,
                 "window_first_seen": ns_to_iso(lo),
                 "window_last_seen": ns_to_iso(hi),
-                "probe_rate_per_s": round(best / max((hi - lo) / 1e9, 1.0), 2),
+                "probe_rate_per_s": _rate(best, lo, hi),
                 **counts,
             })  # fmt: skip
             targets.append(entry)
@@ -373,7 +379,8 @@ class ScanDetector(Detector):
             "states": states,
             "open": open_list[:MAX_LISTED],
             "open_total": len(open_list),
-            "probe_rate_per_s": round(len(probes) / max((last - first) / 1e9, 1.0), 2),
+            "probe_rate_per_s": _rate(len(probes), first, last),
+            "duration_s": round((last - first) / 1e9, 3),
             "targets": targets,
             "icmp_unreachable_to_source": dict(sorted(self.unreachables.get(src, {}).items())),
         }
