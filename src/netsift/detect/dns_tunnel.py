@@ -42,7 +42,7 @@ from itertools import compress
 from statistics import median
 from typing import Any, ClassVar, Final
 
-from ..applayer import registered_domain
+from ..applayer import qtype_name, registered_domain
 from ..columns import ip_text
 from .base import Detector, DnsEvents, FinishContext, Sample
 from .finding import MAX_EVIDENCE_PACKETS, Finding, Severity, Technique
@@ -553,7 +553,7 @@ class DnsTunnelDetector(Detector):
             "entropy_names": len(ratios),
             "null_share": round(p.qtypes.get(QTYPE_NULL, 0) / q, 3),
             "txt_mx_cname_share": round(sum(p.qtypes.get(x, 0) for x in (QTYPE_TXT, QTYPE_MX, QTYPE_CNAME)) / q, 3),
-            "qtypes": {str(k): v for k, v in sorted(p.qtypes.items())},
+            "qtypes": {(qtype_name(k) or "?") if k >= 0 else "?": v for k, v in sorted(p.qtypes.items())},
             "responses": p.responses,
             "nxdomain_ratio": round(p.nxdomain / p.responses, 3) if p.responses else 0.0,
             "queries_per_min": round(p.queries / minutes, 1),
