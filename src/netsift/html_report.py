@@ -236,7 +236,8 @@ def _table(headers: Sequence[tuple[str, str]], rows: Sequence[Sequence[tuple[str
             num = ' class="num"' if kind == "num" else ""
             cells.append(f"<td{num}{sort}>{content}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table class="{classes}"{attrs}><thead><tr>{head}</tr></thead>'
+    scroll = "scroll tall" if len(rows) > 25 else "scroll"
+    return (f'<div class="{scroll}"><table class="{classes}"{attrs}><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')  # fmt: skip
 
 
@@ -288,13 +289,14 @@ def _ranked_bars(ranked: Any, label_head: str, value_head: str = "Count",
 
 
 def _nice_step(span: float, ticks: int = 4) -> float:
-    if span <= 0:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten, at least 1: the axes count things)."""
+    if span <= ticks:
         return 1.0
     raw = span / ticks
     mag = 10.0 ** math.floor(math.log10(raw))
     for mult in (1, 2, 2.5, 5, 10):
         if raw <= mult * mag:
-            return mult * mag
+            return max(1.0, mult * mag)
     return 10 * mag
 
 
@@ -1267,6 +1269,7 @@ table.findings code{white-space:nowrap}
 .panel{min-width:0}
 .panel.wide{grid-column:1/-1}
 .scroll{overflow-x:auto}
+.scroll.tall{max-height:680px;overflow-y:auto;border-bottom:1px solid var(--line)}
 table{border-collapse:collapse;width:100%}
 table.data th,table.data td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 table.data thead th{background:#f9fafb;font-size:12px;color:#374151;position:sticky;top:0;white-space:nowrap}
