@@ -415,6 +415,16 @@ def test_hostile_strings_in_every_report_field(sample_report: dict[str, Any]) ->
     assert parsed.handlers == []
 
 
+def test_deeply_nested_evidence(sample_report: dict[str, Any]) -> None:
+    data = copy.deepcopy(sample_report)
+    deep: Any = SCRIPT
+    for i in range(300):
+        deep = [deep] if i % 2 else {"k": deep}
+    data["findings"]["items"][0]["evidence"]["deep"] = deep
+    page = render_html(data)
+    assert SCRIPT not in page and html.escape(SCRIPT, quote=True) in page
+
+
 def test_write_html(tmp_path: Path, sample_report: dict[str, Any]) -> None:
     out = tmp_path / "report.html"
     write_html(sample_report, str(out))

@@ -392,6 +392,8 @@ def _value_html(value: Any, depth: int = 0) -> str:
         return _num(value)
     if isinstance(value, str):
         return _esc(_clip(value))
+    if depth >= 6:
+        return _esc(_clip(str(value)))
     if isinstance(value, list):
         if not value:
             return '<span class="muted">none</span>'
