@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from .errors import OutputError
@@ -67,3 +68,17 @@ class AtomicFile:
         with contextlib.suppress(OSError):
             os.unlink(self.tmp)
         self.done = True
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, what: str = "the output", prefix: str = ".netsift-") -> Iterator[BinaryIO]:
+    """``with atomic_output(path) as f:`` writes ``f``; ``path`` appears only if the block succeeds."""
+    out = AtomicFile(path, what, prefix)
+    try:
+        yield out.raw
+    except OSError as exc:
+        raise out.error(exc) from None
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()

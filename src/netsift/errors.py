@@ -7,7 +7,9 @@ Exception tree (every class carries a sentence a user can act on)::
     ├── InputNotFoundError          exit 3  (ExitCode.NO_INPUT)   path or glob matches nothing
     ├── InputUnreadableError        exit 4  (ExitCode.UNREADABLE) permission denied, I/O error
     ├── NotACaptureError            exit 5  (ExitCode.NOT_CAPTURE) neither pcap nor pcapng
-    └── OutputError                 exit 6  (ExitCode.OUTPUT)     report cannot be written
+    ├── OutputError                 exit 6  (ExitCode.OUTPUT)     report cannot be written
+    ├── PrivilegeError              exit 7  (ExitCode.PRIVILEGE)  live capture/sending lacks a capability
+    └── ScopeError                  exit 8  (ExitCode.SCOPE)      a target outside the authorized scope
 
 Damage *inside* a capture (a cut last record, impossible lengths) is not an
 exception: the reader stops that file, records a warning and every result
@@ -30,6 +32,8 @@ class ExitCode(enum.IntEnum):
     UNREADABLE = 4
     NOT_CAPTURE = 5
     OUTPUT = 6
+    PRIVILEGE = 7
+    SCOPE = 8
     FINDINGS = 10
     INTERRUPTED = 130
 
@@ -58,3 +62,15 @@ class NotACaptureError(NetsiftError):
 
 class OutputError(NetsiftError):
     exit_code = ExitCode.OUTPUT
+
+
+class PrivilegeError(NetsiftError):
+    """Raw sockets need CAP_NET_RAW (root, or the capability granted to the interpreter)."""
+
+    exit_code = ExitCode.PRIVILEGE
+
+
+class ScopeError(NetsiftError):
+    """An active probe would leave the authorized scope; nothing was sent."""
+
+    exit_code = ExitCode.SCOPE
