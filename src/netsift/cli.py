@@ -22,8 +22,8 @@ from .pipeline import ENGINES, FLOW_ENGINES
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 internal error (selftest: a check failed), 2 bad usage, 3 input not found, "
-    "4 input unreadable, 5 not a capture, 6 output cannot be written, 10 a finding reached --fail-on, "
-    "130 interrupted."
+    "4 input unreadable, 5 not a capture, 6 output cannot be written, 7 missing privilege (raw sockets), "
+    "8 target outside the authorized scope (nothing sent), 10 a finding reached --fail-on, 130 interrupted."
 )
 
 
@@ -86,6 +86,11 @@ def cli() -> None:
 @click.option("--no-detect", is_flag=True, help="Skip the detectors (no findings section).")
 @click.option("--alerts", "alerts_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write every finding to FILE as NDJSON alerts with ECS field names (atomically).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a self-contained HTML report (charts, findings, flows; works offline).")
+@click.option("--evidence-dir", "evidence_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write each finding's evidence packets (pcapng, source frame in each packet's comment) "
+                   "and a JSON stub of it to DIR, with an index.json.")
 @click.option("--fail-on", "fail_on", metavar="SEVERITY",
               help="Exit with code 10 when a finding is at least this severe: info, low, medium, high, "
                    "critical.")
@@ -93,7 +98,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
             as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool, no_app: bool,
             flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,
             icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int,
-            config_path: str | None, no_detect: bool, alerts_path: str | None, fail_on: str | None) -> None:
+            config_path: str | None, no_detect: bool, alerts_path: str | None, html_path: str | None,
+            evidence_dir: str | None, fail_on: str | None) -> None:
     """Read captures, build flows, read DNS/TLS/HTTP, run the detectors and report.
 
     CAPTURE may be a pcap or pcapng file (optionally gzip-compressed), a glob
@@ -115,6 +121,7 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
       netsift analyze capture.pcap --flows flows.csv --tcp-timeout 3600 --no-vlan-key
       netsift analyze capture.pcap --alerts alerts.ndjson --fail-on high -q
       netsift analyze capture.pcap --config netsift.toml --json | jq '.findings.items[]'
+      netsift analyze capture.pcap --html report.html --evidence-dir evidence/
     """
     from .detect import Severity
     from .flows import FlowConfig
@@ -122,8 +129,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
 
     if flows_path and no_flows:
         raise click.UsageError("--flows and --no-flows contradict each other")
-    if no_detect and (alerts_path or fail_on or config_path):
-        raise click.UsageError("--no-detect contradicts --alerts, --fail-on and --config")
+    if no_detect and (alerts_path or fail_on or config_path or evidence_dir):
+        raise click.UsageError("--no-detect contradicts --alerts, --fail-on, --config and --evidence-dir")
     threshold = Severity.parse(fail_on) if fail_on is not None else None
     try:
         flow_config = FlowConfig(
@@ -169,8 +176,33 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
             report = run(captures, engine=engine, top_n=top_n, progress=progress, warn=warn, **flow_args)
     else:
         report = run(captures, engine=engine, top_n=top_n, warn=warn, **flow_args)
+    emit_report(report, output=output, alerts_path=alerts_path, as_json=as_json, quiet=quiet,
+                flows_path=flows_path, threshold=threshold, html_path=html_path, evidence_dir=evidence_dir,
+                warn=warn)
+
+
+def emit_report(report: Any, output: str | None, alerts_path: str | None, as_json: bool, quiet: bool,
+                flows_path: str | None, threshold: Any, summary: bool = True, html_path: str | None = None,
+                evidence_dir: str | None = None, warn: Any = None) -> None:
+    """Write the report's outputs and print its summary (shared by ``analyze`` and ``live``).
+
+    Raises KeyboardInterrupt for a partial (interrupted) run once everything is
+    written, and exit code 10 when a finding reaches ``threshold``.
+    """
+    from .detect import Severity
+
+    evidence = None
+    if evidence_dir:
+        from .evidence import write_evidence
+
+        evidence = write_evidence(report.data, evidence_dir, warn=warn)
+        report.data["evidence"] = evidence
     if output:
         report.write_json(output)
+    if html_path:
+        from .html_report import write_html
+
+        write_html(report.data, html_path)
     findings = report.data.get("findings", {}).get("items", [])
     if alerts_path:
         from .detect.finding import ecs_alert
@@ -181,15 +213,21 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
         with contextlib.suppress(BrokenPipeError):
             sys.stdout.write(report.to_json())
     elif not quiet:
-        from .terminal import console, render_summary
+        if summary:
+            from .terminal import console, render_summary
 
-        render_summary(console(sys.stdout), report.data)
+            render_summary(console(sys.stdout), report.data)
         if output:
             click.echo(f"report written to {output}")
         if flows_path and "flows" in report.data:
             click.echo(f"{report.data['flows']['export']['records']:,} flows written to {flows_path}")
         if alerts_path:
             click.echo(f"{len(findings):,} alerts written to {alerts_path}")
+        if html_path:
+            click.echo(f"HTML report written to {html_path}")
+        if evidence is not None:
+            click.echo(f"{evidence['pcaps']:,} evidence captures and {evidence['findings']:,} finding stubs "
+                       f"written to {evidence_dir}")
     if report.data["run"]["partial"]:
         raise KeyboardInterrupt
     if threshold is not None and any(Severity[f["severity"].upper()] >= threshold for f in findings):
@@ -354,6 +392,17 @@ def schema() -> None:
     from .report import report_schema
 
     click.echo(json.dumps(report_schema(), indent=2))
+
+
+def _add_active_commands() -> None:
+    """Commands that capture or send (live, craft, scan) live in their own modules."""
+    from .cli_active import craft, live, scan
+
+    for command in (live, craft, scan):
+        cli.add_command(command)
+
+
+_add_active_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
