@@ -90,7 +90,12 @@ def check_dom(dom: str, sections: set[str]) -> Any:
     assert parsed.tags.get("script") == 1
     assert "img" not in parsed.tags
     assert parsed.handlers == []
-    # the script made the tables sortable
+    # the script closed the findings' evidence rows and made the tables sortable
+    details = [a for t, a in parsed.attrs if t == "tr" and a.get("class") == "detail"]
+    assert all("hidden" in a for a in details)
+    toggles = [a for t, a in parsed.attrs if t == "button" and a.get("class") == "toggle"]
+    assert len(toggles) == len(details)
+    assert all(a.get("aria-expanded") == "false" for a in toggles)
     sortable = [a for t, a in parsed.attrs if t == "th" and "sort" in (a.get("class") or "").split()]
     assert sortable
     return parsed

@@ -239,7 +239,7 @@ def test_findings_counts_match_the_report(detector_report: dict[str, Any]) -> No
         assert int(chip.group(1)) == count
         assert int(chip.group(2).replace(",", "")) == count
     assert f'<b id="findings-total">{findings["total"]:,}</b>' in summary
-    rows = re.findall(r'<tr class="finding" data-sev="([a-z]+)" data-det="([a-z_]+)">', page)
+    rows = re.findall(r'<tbody class="finding" data-sev="([a-z]+)" data-det="([a-z_]+)">', page)
     assert len(rows) == len(findings["items"])
     for sev, count in findings["by_severity"].items():
         assert sum(1 for s, _ in rows if s == sev) == count
@@ -328,7 +328,8 @@ def test_the_page_stays_small_for_a_big_report(detector_report: dict[str, Any]) 
     data["protocols"] = data["protocols"] * 200
     page = render_html(data)
     assert len(page) < 5_000_000
-    assert page.count('<tr class="finding"') == html_report.MAX_FINDINGS
+    assert page.count('<tbody class="finding"') == html_report.MAX_FINDINGS
+    assert page.count('<tr class="detail">') == html_report.MAX_FINDINGS
     assert len(re.findall(r'<code class="uid">', page)) == html_report.MAX_FLOWS
     assert "least severe findings are not shown" in page
 

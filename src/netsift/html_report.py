@@ -402,6 +402,10 @@ def _value_html(value: Any, depth: int = 0) -> str:
         items = value[:_MAX_LIST_ITEMS]
         if all(not isinstance(v, (dict, list)) for v in items):
             return ", ".join(_value_html(v, depth + 1) for v in items) + more
+        if depth < 3 and all(isinstance(v, dict) for v in items) and not all(_flat(v) for v in items):
+            # records with nested values: one small table each
+            return ('<ol class="records">' + "".join(f"<li>{_kv_table(v, depth + 1)}</li>" for v in items)
+                    + "</ol>" + more)  # fmt: skip
         if depth < 3 and all(isinstance(v, dict) for v in items):
             keys: list[str] = []
             for v in items:
@@ -421,6 +425,13 @@ def _value_html(value: Any, depth: int = 0) -> str:
             return _esc(_clip(str(value)))
         return _kv_table(value, depth + 1)
     return _esc(_clip(str(value)))
+
+
+def _flat(record: dict[str, Any]) -> bool:
+    """A record that fits a table row: few keys, scalar values or short lists of scalars."""
+    return len(record) <= 10 and all(
+        not isinstance(v, dict) and not (isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v))
+        for v in record.values())  # fmt: skip
 
 
 def _kv_table(mapping: dict[str, Any], depth: int = 0) -> str:
@@ -454,11 +465,10 @@ def _finding_detail(item: dict[str, Any]) -> str:
                  _value_html(srcs) if srcs else "–"))  # fmt: skip
     meta.append((f"destinations ({_int(item.get('destinations_total')):,})",
                  _value_html(dsts) if dsts else "–"))  # fmt: skip
-    parts.append('<table class="kv"><tbody>' + "".join(
+    parts.append('<h4>Finding</h4><table class="kv"><tbody>' + "".join(
         f"<tr><th>{_esc(k)}</th><td>{v}</td></tr>" for k, v in meta) + "</tbody></table>")
     evidence = _dict(item.get("evidence"))
     thresholds = _dict(item.get("thresholds"))
-    parts.append(f'<h4>Evidence</h4>{_kv_table(evidence) if evidence else _empty("None.")}')
     parts.append(f'<h4>Thresholds</h4>{_kv_table(thresholds) if thresholds else _empty("None.")}')
     packets = _list(item.get("packets"))
     if packets:
@@ -472,7 +482,9 @@ def _finding_detail(item: dict[str, Any]) -> str:
             lines.append(f"<li><code>{_esc(g.get('file', ''))}</code>: frames {_esc(shown)}</li>")
         parts.append(f'<h4>Evidence packets ({_int(item.get("packets_total")):,} in all)</h4>'
                      f'<ul class="frames">{"".join(lines)}</ul>')  # fmt: skip
-    return '<div class="evidence">' + "".join(parts) + "</div>"
+    right = f'<h4>Evidence</h4>{_kv_table(evidence) if evidence else _empty("None.")}'
+    return (f'<div class="evidence"><div class="ev-side">{"".join(parts)}</div>'
+            f'<div class="ev-main">{right}</div></div>')  # fmt: skip
 
 
 def _findings(report: dict[str, Any]) -> str:
@@ -520,23 +532,25 @@ def _findings(report: dict[str, Any]) -> str:
         det = str(item.get("detector", ""))
         first = _parse_time(item.get("first_seen"))
         rows.append(
-            f'<tr class="finding" data-sev="{_esc(sev)}" data-det="{_esc(det)}">'
-            f'<td data-sort="{_SEV_RANK.get(sev, 0)}"><span class="sev sev-{_esc(sev)}">{_esc(sev)}</span></td>'
+            f'<tbody class="finding" data-sev="{_esc(sev)}" data-det="{_esc(det)}"><tr class="main">'
+            f'<td class="nowrap" data-sort="{_SEV_RANK.get(sev, 0)}"><button type="button" class="toggle" '
+            f'aria-expanded="true" title="evidence and thresholds"></button>'
+            f'<span class="sev sev-{_esc(sev)}">{_esc(sev)}</span></td>'
             f'<td>{_esc(det)}</td><td class="nowrap"><code>'
             f"{_esc(item.get('code', ''))}</code></td>"
             f'<td data-sort="{first if first is not None else 0}" class="nowrap">{_iso_short(item.get("first_seen"))}</td>'
             f"<td>{_hosts(item.get('sources'), item.get('sources_total'))}</td>"
             f"<td>{_hosts(item.get('destinations'), item.get('destinations_total'))}</td>"
             f'<td class="num" data-sort="{_int(item.get("packets_total"))}">{_int(item.get("packets_total")):,}</td>'
-            f'<td class="sum"><details><summary>{_esc(_clip(str(item.get("summary", ""))))}</summary>'
-            f"{_finding_detail(item)}</details></td></tr>"
+            f'<td class="sum">{_esc(_clip(str(item.get("summary", ""))))}</td></tr>'
+            f'<tr class="detail"><td colspan="{len(heads)}">{_finding_detail(item)}</td></tr></tbody>'
         )
     cap = (f'<p class="note">The {total - len(shown):,} least severe findings are not shown '
            f"(the page lists at most {MAX_FINDINGS:,}); the JSON report has them all.</p>"
            if total > len(shown) else "")  # fmt: skip
     table = (f'<div class="scroll"><table class="data sortable findings" id="findings-table">'
-             f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')  # fmt: skip
-    intro += " Click a summary for its evidence and thresholds; click a column heading to sort."
+             f'<thead><tr>{head}</tr></thead>{"".join(rows)}</table></div>')  # fmt: skip
+    intro += " Click a finding for its evidence and thresholds; click a column heading to sort."
     return _section("findings", "Findings", controls + table + cap, intro)
 
 
@@ -1248,7 +1262,7 @@ h4{margin:12px 0 4px;font-size:13px;color:#374151}
 .tile-v{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
 .tile-l{color:var(--muted);font-size:12px}
 .tile-s{font-size:14px;line-height:29px;white-space:nowrap}
-table.findings code{white-space:nowrap}
+table.findings td.nowrap code{white-space:nowrap}
 .qf{display:grid;grid-template-columns:3fr 2fr;gap:16px}
 @media (max-width:900px){.qf{grid-template-columns:1fr}}
 .quality,.fsum{border:1px solid var(--line);border-radius:6px;padding:10px 14px}
@@ -1308,16 +1322,27 @@ svg.ts{max-height:230px;margin-bottom:6px}
 .controls label{font-size:13px;color:#374151}
 .controls select,.controls input{font:inherit;padding:3px 6px;border:1px solid #d1d5db;border-radius:4px;margin-left:4px}
 .controls input{width:260px}
-td.sum{min-width:360px}
-td.sum details summary{cursor:pointer}
-td.sum details[open] summary{font-weight:600}
-.evidence{margin:6px 0 4px;padding:8px 10px;background:#f9fafb;border:1px solid var(--line);border-radius:6px;font-size:12.5px}
+td.sum{min-width:320px}
+table.findings tbody.finding tr.main td{border-bottom:1px solid var(--line)}
+table.findings tbody.finding tr.main{cursor:pointer}
+table.findings tbody.finding.open tr.main{background:#f1f5f9}
+table.findings tr.detail>td{padding:0 8px 10px;border-bottom:1px solid #cbd5e1}
+button.toggle{display:none;border:0;background:none;padding:0 6px 0 0;color:var(--muted);font:inherit;cursor:pointer;width:18px}
+.js button.toggle{display:inline-block}
+button.toggle::before{content:"\\25B8"}
+button.toggle[aria-expanded=true]::before{content:"\\25BE"}
+.evidence{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,3fr);gap:4px 28px;margin:6px 0 4px;padding:8px 12px;background:#f9fafb;border:1px solid var(--line);border-radius:6px;font-size:12.5px;overflow-wrap:anywhere}
+@media (max-width:900px){.evidence{grid-template-columns:1fr}}
+.evidence h4:first-child{margin-top:2px}
+.ev-side,.ev-main{min-width:0;overflow-x:auto}
 table.kv{width:auto;border-collapse:collapse}
 table.kv th,table.kv td{text-align:left;vertical-align:top;padding:2px 8px 2px 0;border-bottom:1px solid #f1f5f9;font-weight:normal}
 table.kv th{color:#4b5563;white-space:nowrap}
 table.kv.sub thead th{font-weight:600;color:#374151}
 table.kv ul{margin:0;padding-left:16px}
 ul.frames{margin:0;padding-left:18px}
+ol.records{margin:0;padding-left:20px}
+ol.records>li{margin:0 0 6px}
 table.flows td{font-size:12.5px}
 .uid{color:var(--muted);white-space:nowrap}
 code.nowrap{overflow-wrap:normal}
@@ -1336,8 +1361,14 @@ _JS = """(function () {
   }
   window.addEventListener("error", function (ev) { fail(ev.error || ev.message); });
   try {
-    var rows = function (table) { return Array.prototype.slice.call(table.tBodies[0].rows); };
-    var sortKey = function (row, idx) {
+    body.classList.add("js");
+    // A table's units: its rows, or its row groups when each holds one item (findings).
+    var grouped = function (table) { return table.classList.contains("findings"); };
+    var units = function (table) {
+      return Array.prototype.slice.call(grouped(table) ? table.tBodies : table.tBodies[0].rows);
+    };
+    var sortKey = function (unit, idx) {
+      var row = unit.rows ? unit.rows[0] : unit;
       var cell = row.cells[idx];
       if (!cell) { return ""; }
       var key = cell.getAttribute("data-sort");
@@ -1349,7 +1380,7 @@ _JS = """(function () {
       var dir = current ? (current === "ascending" ? -1 : 1) : (numeric ? -1 : 1);
       Array.prototype.forEach.call(th.parentNode.cells, function (c) { c.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
-      var list = rows(table).map(function (r, i) { return [sortKey(r, idx), i, r]; });
+      var list = units(table).map(function (u, i) { return [sortKey(u, idx), i, u]; });
       list.sort(function (a, b) {
         var x = a[0], y = b[0];
         if (numeric) {
@@ -1361,8 +1392,8 @@ _JS = """(function () {
         if (x > y) { return dir; }
         return a[1] - b[1];
       });
-      var tbody = table.tBodies[0];
-      list.forEach(function (item) { tbody.appendChild(item[2]); });
+      var parent = grouped(table) ? table : table.tBodies[0];
+      list.forEach(function (item) { parent.appendChild(item[2]); });
     };
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
       if (!table.tHead || !table.tBodies.length) { return; }
@@ -1377,12 +1408,27 @@ _JS = """(function () {
       });
     });
     var filterRows = function (table, keep, counter) {
-      var all = rows(table), shown = 0;
+      var all = units(table), shown = 0;
       all.forEach(function (r) { var ok = keep(r); r.hidden = !ok; if (ok) { shown += 1; } });
       if (counter) { counter.textContent = shown + " of " + all.length + " shown"; }
     };
     var ftable = document.getElementById("findings-table");
     if (ftable) {
+      // Evidence rows start closed; a click on a finding's row opens or closes them.
+      units(ftable).forEach(function (group) {
+        var main = group.rows[0], detail = group.rows[1];
+        var button = main.querySelector("button.toggle");
+        var show = function (open) {
+          detail.hidden = !open;
+          group.classList.toggle("open", open);
+          if (button) { button.setAttribute("aria-expanded", open ? "true" : "false"); }
+        };
+        show(false);
+        main.addEventListener("click", function (ev) {
+          if (window.getSelection && String(window.getSelection()) && ev.target !== button) { return; }
+          show(detail.hidden);
+        });
+      });
       var fsev = document.getElementById("f-sev"), fdet = document.getElementById("f-det");
       var fq = document.getElementById("f-q"), fcount = document.getElementById("f-count");
       var applyFindings = function () {
