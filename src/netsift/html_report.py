@@ -1299,9 +1299,10 @@ table.data th.num,table.data td.num{text-align:right}
 table.bars th,table.bars td{padding:3px 6px;border-bottom:1px solid #f1f5f9;vertical-align:middle}
 table.bars thead th{font-size:12px;color:var(--muted);text-align:left;font-weight:500}
 table.bars thead th.num{text-align:right}
-td.bl{width:38%;max-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-table.bars.wide td.bl{width:44%}
-td.bb{width:40%}
+td.bl{width:50%;max-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+table.bars.wide td.bl{width:52%}
+td.bb{width:30%}
+table.bars td.bl code{font-size:12px}
 .bar{display:flex;height:14px;background:#f1f5f9;border-radius:2px;overflow:hidden}
 .bar span{display:block;height:100%}
 table.proto-tree td.proto{white-space:nowrap;width:26%}
