@@ -79,7 +79,7 @@ class _Capture:
                             "--stats-interval", "0.5", *extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.proc.stdout is not None
         first = json.loads(self.proc.stdout.readline())  # the sockets are open once this line is out
-        assert first["event"] == "started", first
+        assert first["event"]["action"] == "capture-started", first
 
     def stop(self) -> dict:
         time.sleep(0.5)  # let the last frames reach the socket
@@ -191,6 +191,7 @@ def test_live_capture_reports_what_the_peer_sent(pair, tmp_path):
                    "-w", str(spool), "--alert-interval", "1")
     r = pair.exec(pair.target, PY, "-c", _dns_and_tls_sender())
     assert r.returncode == 0, r.stderr
+    listener.wait(timeout=30)  # its FIN is on the wire too
     live = cap.stop()
     assert live["dns"]["queries"] == 25
     assert live["dns"]["responses"] == 0
@@ -205,7 +206,7 @@ def test_live_capture_reports_what_the_peer_sent(pair, tmp_path):
     assert [r["code"] for r in live["quality"]["reasons"]] == ["checksum_offload"]
     assert itf["checksum_not_ready"] > 0
     # rolling statistics came while it ran, the last one final, with the same packet count
-    stats = [e for e in cap.events if e["event"] == "stats"]
+    stats = [e for e in cap.events if e["event"]["kind"] == "metric"]
     assert stats and stats[-1]["final"] and stats[-1]["packets"] == live["capture"]["packets"]
     # the live report is the report `analyze` writes for the kept capture
     offline = analyze(str(spool)).data
@@ -255,3 +256,47 @@ def test_live_bad_interface_and_bad_filter_are_one_sentence(pair):
     assert r.stderr.startswith("netsift: error: no interface named 'nosuch0' (interfaces here: ")
     r = _netsift(pair, pair.scanner, "live", "-i", pair.scanner_if, "-f", "tcp prot 80", "-d", "1")
     assert r.returncode == 2 and "is not valid BPF" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_craft_sends_a_fuzzed_probe_set_inside_the_scope_only(pair, tmp_path):
+    cap = _Capture(pair, pair.scanner, pair.scanner_if, tmp_path, "-f", "udp port 53", "-w",
+                   str(tmp_path / "craft.pcapng"))
+    layers = ["-l", f"IP dst={SCANNER_V4} ttl=60..64", "-l", "UDP sport=5300 dport=53",
+              "-l", "DNS rd=1 qd=DNSQR(qname=craft.example.test,qtype=TXT)"]
+    refused = _netsift(pair, pair.target, "craft", *layers, "--send", "--scope", f"{TARGET_V4}/32")
+    assert refused.returncode == 8 and "outside" in refused.stderr
+    sent = _netsift(pair, pair.target, "craft", *layers, "--send", "--scope", "198.18.0.0/24", "--rate", "500")
+    assert sent.returncode == 0, sent.stderr
+    report = cap.stop()
+    assert report["capture"]["packets"] == 5  # the refused run sent nothing
+    assert report["dns"]["queries"] == 5
+    assert report["dns"]["top_qnames"] == [{"name": "craft.example.test", "queries": 5}]
+    assert report["dns"]["by_qtype"] == {"TXT": 5}
+    ttls = subprocess.run(["tshark", "-r", str(tmp_path / "craft.pcapng"), "-T", "fields", "-e", "ip.ttl"],
+                          capture_output=True, text=True, timeout=60).stdout.split() if shutil.which("tshark") else []
+    if ttls:
+        assert sorted(map(int, ttls)) == [60, 61, 62, 63, 64]
+
+
+def test_live_stops_at_count_and_on_ctrl_c_with_the_report_written(pair, tmp_path):
+    send = (f"from scapy.all import IP, UDP, send\n"
+            f"send([IP(dst='{SCANNER_V4}')/UDP(sport=7000+i, dport=7777) for i in range(30)], verbose=0, inter=0.002)")
+    out = tmp_path / "count.json"
+    proc = pair.spawn(pair.scanner, PY, "-m", "netsift", "live", "-i", pair.scanner_if, "-f", "udp port 7777",
+                      "-c", "10", "--ndjson", "-o", str(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["event"]["action"] == "capture-started"
+    assert pair.exec(pair.target, PY, "-c", send).returncode == 0
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out.read_text())
+    assert report["capture"]["packets"] == 10 and report["live"]["stop_reason"] == "count"
+
+    cap = _Capture(pair, pair.scanner, pair.scanner_if, tmp_path, "-f", "udp port 7777")
+    assert pair.exec(pair.target, PY, "-c", send).returncode == 0
+    time.sleep(0.5)
+    os.kill(cap.proc.pid, signal.SIGINT)
+    _out, err = cap.proc.communicate(timeout=60)
+    assert cap.proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    report = json.loads(cap.report.read_text())
+    assert report["capture"]["packets"] == 30 and report["live"]["stop_reason"] == "interrupted"

@@ -66,15 +66,16 @@ def live(interfaces: tuple[str, ...], bpf: str | None, count: int, duration: flo
     report is what `netsift analyze` writes for it, plus a `live` section
     with the interfaces, the filter and the kernel's drop counts. While it
     runs it shows a rolling table on a terminal, or NDJSON lines
-    ({"event": "stats", ...} and {"event": "alert", ...ECS...}) when stdout
-    is piped or with --ndjson. Needs CAP_NET_RAW (root).
+    when stdout is piped or with --ndjson: one ECS-shaped object per line, event.kind
+    "event" (capture started), "metric" (rolling statistics) or "alert"
+    (a new finding, as --alerts writes it). Needs CAP_NET_RAW (root).
 
     \b
     Examples:
       netsift live -i eth0 -d 60 -o report.json
       netsift live -i eth0 -f 'udp port 53 or tcp port 443' -w dns-tls.pcapng
       netsift live -i eth0 -i eth1 -w ring.pcapng --rotate-mb 100 --alerts alerts.ndjson
-      netsift live -i eth0 --ndjson | jq 'select(.event == "alert")'
+      netsift live -i eth0 --ndjson | jq -c 'select(.event.kind == "alert") | .message'
     """
     from .cli import emit_report
     from .detect import Severity
@@ -110,7 +111,7 @@ def live(interfaces: tuple[str, ...], bpf: str | None, count: int, duration: flo
             _line(ev)
 
         def on_alert(f: dict[str, Any]) -> None:
-            _line({"event": "alert", **ecs_alert(f)})
+            _line(ecs_alert(f))
     elif view is not None:
         on_stats = view.stats
         on_alert = view.alert
@@ -185,7 +186,7 @@ class _TerminalView:
         from rich.markup import escape
         from rich.table import Table
 
-        t = Table(show_edge=False, title="netsift live", title_justify="left")
+        t = Table(show_edge=False, show_header=False, title="netsift live", title_justify="left")
         t.add_column("")
         t.add_column("", overflow="fold")
         if ev is None:

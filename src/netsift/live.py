@@ -93,17 +93,20 @@ def _frame_socket_class() -> type:
     class FrameSocket(L2ListenSocket):
         netsift_index = 0
         snaplen = DEFAULT_SNAPLEN
+        loopback = False
 
         def recv(self, x: int = 0, **kwargs: Any) -> Frame | None:  # type: ignore[override]
             try:
-                data, anc, _flags, _sa = self.ins.recvmsg(self.snaplen, socket.CMSG_LEN(4096),
-                                                          socket.MSG_TRUNC)
+                data, anc, _flags, sa = self.ins.recvmsg(self.snaplen, socket.CMSG_LEN(4096),
+                                                         socket.MSG_TRUNC)
             except BlockingIOError:
                 return None
             except OSError as exc:
                 if exc.errno == 100:  # ENETDOWN: the interface went down; keep waiting
                     return None
                 raise
+            if self.loopback and sa[2] == socket.PACKET_OUTGOING:
+                return None  # loopback delivers every frame twice, out and in; keep one (as libpcap does)
             wirelen = len(data)
             # with MSG_TRUNC recvmsg returns the frame's real length in the buffer's place
             ts_ns = 0
@@ -170,6 +173,7 @@ def open_interfaces(names: list[str], bpf: str | None, promisc: bool, snaplen: i
             sock.netsift_index = index
             sock.snaplen = snaplen
             hatype = sock.ins.getsockname()[3]
+            sock.loopback = hatype == 772  # ARPHRD_LOOPBACK
             link = ARPHRD_TO_LINKTYPE.get(hatype)
             if link is None:
                 sock.close()
@@ -217,11 +221,12 @@ class Spool:
             self.writer.add_interface(itf.link_type, self.snaplen, name=itf.name, bpf_filter=self.bpf)
         self.files.append(path)
 
-    def _close(self, ts_ns: int) -> None:
+    def _close(self, ts_ns: int, poll: bool = True) -> None:
         if self.writer is None:
             return
         for i, itf in enumerate(self.interfaces):
-            itf.poll_stats()
+            if poll:
+                itf.poll_stats()
             self.writer.write_stats(i, ts_ns, received=itf.received, dropped=itf.dropped,
                                     start_ns=self.first_ts or None, end_ns=ts_ns)
         self.writer.close()
@@ -241,7 +246,8 @@ class Spool:
             self.writer.flush()
 
     def close(self) -> None:
-        self._close(time.time_ns())
+        """The last file's statistics are the counts polled last (see :func:`run_live`)."""
+        self._close(time.time_ns(), poll=False)
 
     def cleanup(self) -> None:
         if self.tmpdir:
@@ -344,13 +350,17 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
     frames: queue.Queue[Frame] = queue.Queue(maxsize=QUEUE_FRAMES)
     stop = threading.Event()
 
+    overflow: list[Frame] = []  # frames read while stopping, when the queue was full
+
     def enqueue(f: Frame) -> None:
-        while not stop.is_set():
+        while True:
             try:
                 frames.put(f, timeout=0.2)
                 return
             except queue.Full:
-                continue
+                if stop.is_set():
+                    overflow.append(f)
+                    return
 
     sniffer = AsyncSniffer(opened_socket={itf.sock: itf.name for itf in interfaces},
                            prn=enqueue, store=False)
@@ -364,7 +374,10 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
     pending: list[Frame] = []
     sniffer.start()
     if on_start is not None:
-        on_start({"event": "started", "interfaces": [{"name": i.name, "link_type": i.link_type} for i in interfaces],
+        on_start({"@timestamp": _iso(time.time_ns()),
+                  "event": {"kind": "event", "action": "capture-started", "module": "netsift",
+                            "dataset": "netsift.live"},
+                  "interfaces": [{"name": i.name, "link_type": i.link_type} for i in interfaces],
                   "filter": opts.bpf, "files": spool.files if spool.keep else []})
     try:
         while True:
@@ -424,10 +437,33 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
         state.stop_reason = "interrupted"
     finally:
         stop.set()
-        for itf in interfaces:
-            itf.poll_stats()
         with contextlib.suppress(Exception):
             sniffer.stop(join=True)
+        # nothing read is lost: what the sniffer queued but the loop had not written
+        # yet, then what still waits in the sockets' buffers
+        rest: list[Frame] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                rest.append(frames.get_nowait())
+        rest.extend(overflow)
+        # the kernel's counts are read before each last look at the buffers, until a
+        # look finds nothing: every frame counted received is then written (or cut by -c)
+        for _round in range(100):
+            for itf in interfaces:
+                itf.poll_stats()
+            for itf in interfaces:
+                rest.extend(_drain(itf))
+            if not rest:
+                break
+            for f in rest:
+                if opts.count and state.packets >= opts.count:
+                    break
+                spool.write(f)
+                pending.append(f)
+                state.packets += 1
+                state.bytes += f.wirelen
+                _count(interfaces[f.iface], f)
+            rest = []
         if old_term is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, old_term)
@@ -442,6 +478,22 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
     return spool.files, spool, state, interfaces
 
 
+def _drain(itf: InterfaceState, limit: int = QUEUE_FRAMES) -> list[Frame]:
+    """Frames still waiting in an interface's socket buffer (read without blocking)."""
+    import select
+
+    out: list[Frame] = []
+    with contextlib.suppress(OSError, ValueError):
+        for _ in range(limit):
+            ready, _w, _x = select.select([itf.sock.ins], [], [], 0)
+            if not ready:
+                break
+            f = itf.sock.recv()
+            if f is not None:
+                out.append(f)
+    return out
+
+
 def _count(itf: InterfaceState, f: Frame) -> None:
     itf.packets += 1
     if f.csum_not_ready:
@@ -452,7 +504,8 @@ def _stats_event(state: LiveState, interfaces: list[InterfaceState], rolling: Ro
                  elapsed: float, final: bool = False) -> dict[str, Any]:
     snap = rolling.snapshot(top_n)
     return {
-        "event": "stats",
+        "@timestamp": _iso(time.time_ns()),
+        "event": {"kind": "metric", "action": "stats", "module": "netsift", "dataset": "netsift.live"},
         "final": final,
         "elapsed_s": round(elapsed, 3),
         "packets": state.packets,
