@@ -267,3 +267,17 @@ def test_sigterm_writes_a_partial_report(
     assert data["run"]["partial"] is True
     assert len(data["inputs"]) == 2
     assert data["capture"]["packets"] == 514 + data["inputs"][1]["packets"]
+
+
+def test_every_command_help_has_examples_and_exit_codes(capsys):
+    from netsift.cli import cli
+
+    for name in sorted(cli.commands):
+        assert main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        marker = "Examples:" if "Examples:" in out else "Example:"
+        assert marker in out and "netsift " + name in out.split(marker, 1)[1], name
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in cli.commands:
+        assert f"netsift {name}" in out, name

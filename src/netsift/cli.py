@@ -17,14 +17,8 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import ExitCode, NetsiftError, OutputError
+from .errors import EXIT_CODES_HELP, ExitCode, NetsiftError, OutputError
 from .pipeline import ENGINES, FLOW_ENGINES
-
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 internal error (selftest: a check failed), 2 bad usage, 3 input not found, "
-    "4 input unreadable, 5 not a capture, 6 output cannot be written, 7 missing privilege (raw sockets), "
-    "8 target outside the authorized scope (nothing sent), 10 a finding reached --fail-on, 130 interrupted."
-)
 
 
 @click.group(
@@ -42,6 +36,10 @@ def cli() -> None:
       netsift analyze capture.pcap --flows flows.ndjson
       netsift analyze capture.pcap --alerts alerts.ndjson --fail-on high
       netsift packets capture.pcap --fields ip.src,ip.dst,tcp.dstport --filter 'tcp.port == 443'
+      netsift analyze capture.pcap --html report.html --evidence-dir evidence/
+      netsift live -i eth0 -d 60 -w capture.pcapng -o report.json
+      netsift craft -l 'IP dst=192.0.2.10 ttl=1..30' -l 'UDP dport=33434' -w probes.pcapng
+      netsift scan 192.0.2.10 -p 22,80,443 --scope 192.0.2.0/24
       netsift selftest
       netsift config --defaults > netsift.toml
       netsift schema > report.schema.json

@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
+from .errors import EXIT_CODES_HELP
 from .live import DEFAULT_SNAPLEN
 
 
-@click.command(context_settings={"max_content_width": 100})
+@click.command(context_settings={"max_content_width": 100}, epilog=EXIT_CODES_HELP)
 @click.option("-i", "--iface", "interfaces", multiple=True, required=True, metavar="IFACE",
               help="Interface to capture on (repeatable: several interfaces into one capture).")
 @click.option("-f", "--filter", "bpf", metavar="BPF", help="Capture filter (tcpdump syntax), applied in the kernel.")

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .errors import EXIT_CODES_HELP
 from .scan import (
     DEFAULT_RATE,
     DEFAULT_RETRIES,
@@ -24,7 +25,7 @@ _STATE_STYLE = {"open": "bold green", "closed": "dim", "filtered": "yellow", "un
 _MAX_CLOSED_ROWS = 25
 
 
-@click.command(context_settings={"max_content_width": 100})
+@click.command(context_settings={"max_content_width": 100}, epilog=EXIT_CODES_HELP)
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-p", "--ports", "ports_spec", required=True, metavar="PORTS",
               help="Ports: a list and ranges, e.g. 22,80,443,8000-8100; '-' is 1-65535.")

@@ -38,6 +38,14 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
+#: The exit codes in one line, for every command's ``--help``.
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 internal error (selftest: a check failed), 2 bad usage, 3 input not found, "
+    "4 input unreadable, 5 not a capture, 6 output cannot be written, 7 missing privilege (raw sockets), "
+    "8 target outside the authorized scope (nothing sent), 10 a finding reached --fail-on, 130 interrupted."
+)
+
+
 class NetsiftError(Exception):
     """Base class: ``str(exc)`` is the one sentence shown to the user."""
 
