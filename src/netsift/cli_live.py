@@ -27,6 +27,8 @@ from .live import DEFAULT_SNAPLEN
 @click.option("--snaplen", type=int, default=DEFAULT_SNAPLEN, show_default=True,
               help="Bytes kept of each packet.")
 @click.option("--no-promisc", is_flag=True, help="Do not put the interfaces in promiscuous mode.")
+@click.option("--buffer-mb", type=float, default=16.0, show_default=True, metavar="MB",
+              help="Kernel receive buffer per interface: absorbs bursts while netsift catches up.")
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write the JSON report on exit (the same report `analyze` writes, plus a `live` section).")
 @click.option("--alerts", "alerts_path", metavar="FILE", type=click.Path(dir_okay=False),
@@ -53,7 +55,7 @@ from .live import DEFAULT_SNAPLEN
 @click.option("--json", "as_json", is_flag=True, help="Print only the final JSON report on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing while running and no summary.")
 def live(interfaces: tuple[str, ...], bpf: str | None, count: int, duration: float, write_path: str | None,
-         rotate_mb: float, snaplen: int, no_promisc: bool, output: str | None, alerts_path: str | None,
+         rotate_mb: float, snaplen: int, no_promisc: bool, buffer_mb: float, output: str | None, alerts_path: str | None,
          flows_path: str | None, config_path: str | None, no_detect: bool, html_path: str | None,
          evidence_dir: str | None, fail_on: str | None,
          stats_interval: float, alert_interval: float, ndjson: bool, top_n: int, as_json: bool,
@@ -95,6 +97,7 @@ def live(interfaces: tuple[str, ...], bpf: str | None, count: int, duration: flo
         Detectors.from_file(config_path)  # a bad config is an error before capturing, not after
     opts = LiveOptions(interfaces=list(interfaces), bpf=bpf, count=count, duration=duration,
                        write=write_path, rotate_mb=rotate_mb, snaplen=snaplen, promisc=not no_promisc,
+                       buffer_mb=buffer_mb,
                        stats_interval=stats_interval, alert_interval=alert_interval, detect=not no_detect,
                        config_path=config_path, top_n=top_n)
     stream = ndjson or (not sys.stdout.isatty() and not as_json and not quiet)

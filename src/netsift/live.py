@@ -63,8 +63,18 @@ TP_STATUS_CSUMNOTREADY = 1 << 3  # checksum left to the NIC (offload): wrong in 
 TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
 DEFAULT_SNAPLEN = 262_144
-#: Frames held between the sniffer thread and the writer (about 64 MiB at 1500 bytes).
-QUEUE_FRAMES = 45_000
+#: Kernel receive buffer per interface (libpcap's default is 2 MiB; a burst of small
+#: frames costs about 1 KiB each of it, so 16 MiB holds some 16,000).
+DEFAULT_BUFFER = 16 * 1024 * 1024
+#: Socket reads (batches of up to BATCH_FRAMES frames) held between the sniffer thread and the writer.
+QUEUE_BATCHES = 2_000
+
+
+#: Most frames one socket read hands over (one select, one queue operation for all of them).
+BATCH_FRAMES = 256
+_CMSG_SPACE = socket.CMSG_LEN(4096)
+_AUX = struct.Struct("=IIIHHHH")
+_TIMESPEC = struct.Struct("=qq")
 
 
 class Frame:
@@ -84,6 +94,12 @@ class Frame:
         return True
 
 
+class FrameBatch(list):  # type: ignore[type-arg]
+    """Frames from one socket read; Scapy's sniffer sets ``sniffed_on`` on it."""
+
+    sniffed_on: Any = None
+
+
 def _frame_socket_class() -> type:
     """A Scapy ``L2ListenSocket`` whose ``recv`` returns :class:`Frame` (built lazily: Scapy is slow to import)."""
     import scapy.layers.inet6
@@ -95,37 +111,41 @@ def _frame_socket_class() -> type:
         snaplen = DEFAULT_SNAPLEN
         loopback = False
 
-        def recv(self, x: int = 0, **kwargs: Any) -> Frame | None:  # type: ignore[override]
-            try:
-                data, anc, _flags, sa = self.ins.recvmsg(self.snaplen, socket.CMSG_LEN(4096),
-                                                         socket.MSG_TRUNC)
-            except BlockingIOError:
-                return None
-            except OSError as exc:
-                if exc.errno == 100:  # ENETDOWN: the interface went down; keep waiting
-                    return None
-                raise
-            if self.loopback and sa[2] == socket.PACKET_OUTGOING:
-                return None  # loopback delivers every frame twice, out and in; keep one (as libpcap does)
-            wirelen = len(data)
-            # with MSG_TRUNC recvmsg returns the frame's real length in the buffer's place
-            ts_ns = 0
-            csum = False
-            for level, ctype, cdata in anc:
-                if level == SOL_PACKET and ctype == PACKET_AUXDATA and len(cdata) >= 20:
-                    status, tp_len, _snap, _mac, _net, tci, tpid = struct.unpack_from("=IIIHHHH", cdata)
-                    wirelen = tp_len
-                    csum = bool(status & TP_STATUS_CSUMNOTREADY)
-                    if tci or status & TP_STATUS_VLAN_VALID:
-                        tag = struct.pack("!HH", tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100, tci)
-                        data = data[:12] + tag + data[12:]
-                        wirelen += 4
-                elif level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= 16:
-                    sec, nsec = struct.unpack_from("=qq", cdata)
-                    ts_ns = sec * 1_000_000_000 + nsec
-            if not ts_ns:
-                ts_ns = time.time_ns()
-            return Frame(data, max(wirelen, len(data)), ts_ns, self.netsift_index, csum)
+        def recv(self, x: int = 0, **kwargs: Any) -> FrameBatch | None:  # type: ignore[override]
+            """Every frame waiting on the socket, up to :data:`BATCH_FRAMES` (the sniffer's select said one is)."""
+            batch = FrameBatch()
+            flags = socket.MSG_TRUNC
+            for _ in range(BATCH_FRAMES):
+                try:
+                    data, anc, _flags, sa = self.ins.recvmsg(self.snaplen, _CMSG_SPACE, flags)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno == 100:  # ENETDOWN: the interface went down; keep waiting
+                        break
+                    raise
+                flags = socket.MSG_TRUNC | socket.MSG_DONTWAIT
+                if self.loopback and sa[2] == socket.PACKET_OUTGOING:
+                    continue  # loopback delivers every frame twice, out and in; keep one (as libpcap does)
+                wirelen = len(data)  # the real length comes with the auxiliary data (tp_len)
+                ts_ns = 0
+                csum = False
+                for level, ctype, cdata in anc:
+                    if level == SOL_PACKET and ctype == PACKET_AUXDATA and len(cdata) >= 20:
+                        status, tp_len, _snap, _mac, _net, tci, tpid = _AUX.unpack_from(cdata)
+                        wirelen = tp_len
+                        csum = bool(status & TP_STATUS_CSUMNOTREADY)
+                        if tci or status & TP_STATUS_VLAN_VALID:
+                            tag = struct.pack("!HH", tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100, tci)
+                            data = data[:12] + tag + data[12:]
+                            wirelen += 4
+                    elif level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= 16:
+                        sec, nsec = _TIMESPEC.unpack_from(cdata)
+                        ts_ns = sec * 1_000_000_000 + nsec
+                if not ts_ns:
+                    ts_ns = time.time_ns()
+                batch.append(Frame(data, max(wirelen, len(data)), ts_ns, self.netsift_index, csum))
+            return batch if batch else None
 
     return FrameSocket
 
@@ -148,7 +168,21 @@ class InterfaceState:
             self.dropped += drops
 
 
-def open_interfaces(names: list[str], bpf: str | None, promisc: bool, snaplen: int) -> list[InterfaceState]:
+def _grow_buffer(s: socket.socket, size: int) -> None:
+    """A kernel receive buffer of ``size`` bytes (Scapy asks for 64 KiB, a few hundred frames).
+
+    SO_RCVBUFFORCE (root) ignores net.core.rmem_max; SO_RCVBUF is capped by it.
+    """
+    for opt in (33, socket.SO_RCVBUF):  # 33: SO_RCVBUFFORCE
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, size)
+            return
+        except OSError:
+            continue
+
+
+def open_interfaces(names: list[str], bpf: str | None, promisc: bool, snaplen: int,
+                    buffer_bytes: int = DEFAULT_BUFFER) -> list[InterfaceState]:
     """Open one listening socket per interface; errors are one sentence."""
     from scapy.error import Scapy_Exception
 
@@ -172,6 +206,7 @@ def open_interfaces(names: list[str], bpf: str | None, promisc: bool, snaplen: i
                 raise NetsiftError(f"cannot capture on {name}: {exc.strerror or exc}") from None
             sock.netsift_index = index
             sock.snaplen = snaplen
+            _grow_buffer(sock.ins, buffer_bytes)
             hatype = sock.ins.getsockname()[3]
             sock.loopback = hatype == 772  # ARPHRD_LOOPBACK
             link = ARPHRD_TO_LINKTYPE.get(hatype)
@@ -264,6 +299,7 @@ class LiveOptions:
     rotate_mb: float = 0.0
     snaplen: int = DEFAULT_SNAPLEN
     promisc: bool = True
+    buffer_mb: float = DEFAULT_BUFFER / 1024 / 1024
     stats_interval: float = 2.0
     alert_interval: float = 10.0
     detect: bool = True
@@ -334,7 +370,10 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
         raise UsageError("--count and --duration must not be negative")
     if not 64 <= opts.snaplen <= DEFAULT_SNAPLEN:
         raise UsageError(f"--snaplen must be 64 to {DEFAULT_SNAPLEN}, got {opts.snaplen}")
-    interfaces = open_interfaces(opts.interfaces, opts.bpf, opts.promisc, opts.snaplen)
+    if not 1 <= opts.buffer_mb <= 1024:
+        raise UsageError(f"--buffer-mb must be 1 to 1024, got {opts.buffer_mb:g}")
+    interfaces = open_interfaces(opts.interfaces, opts.bpf, opts.promisc, opts.snaplen,
+                                 int(opts.buffer_mb * 1024 * 1024))
     rotate = int(opts.rotate_mb * 1_000_000) if opts.rotate_mb else None
     if rotate is not None and not opts.write:
         for itf in interfaces:
@@ -347,19 +386,19 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
             itf.sock.close()
         raise
     state = LiveState(started_ns=time.time_ns())
-    frames: queue.Queue[Frame] = queue.Queue(maxsize=QUEUE_FRAMES)
+    frames: queue.Queue[FrameBatch] = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
 
-    overflow: list[Frame] = []  # frames read while stopping, when the queue was full
+    overflow: list[FrameBatch] = []  # reads made while stopping, when the queue was full
 
-    def enqueue(f: Frame) -> None:
+    def enqueue(b: FrameBatch) -> None:
         while True:
             try:
-                frames.put(f, timeout=0.2)
+                frames.put(b, timeout=0.2)
                 return
             except queue.Full:
                 if stop.is_set():
-                    overflow.append(f)
+                    overflow.append(b)
                     return
 
     sniffer = AsyncSniffer(opened_socket={itf.sock: itf.name for itf in interfaces},
@@ -372,6 +411,21 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
     next_stats = started + opts.stats_interval
     next_alert = started + opts.alert_interval
     pending: list[Frame] = []
+
+    def take(batch: list[Frame]) -> None:
+        """Write frames to the spool (up to -c) and count them."""
+        if opts.count:
+            batch = batch[: max(0, opts.count - state.packets)]
+        for f in batch:
+            spool.write(f)
+            state.bytes += f.wirelen
+            itf = interfaces[f.iface]
+            itf.packets += 1
+            if f.csum_not_ready:
+                itf.checksum_not_ready += 1
+        state.packets += len(batch)
+        pending.extend(batch)
+
     sniffer.start()
     if on_start is not None:
         on_start({"@timestamp": _iso(time.time_ns()),
@@ -396,25 +450,17 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
                 state.stop_reason = "interfaces closed"
                 break
             try:
-                f = frames.get(timeout=0.1)
+                batch: FrameBatch | None = frames.get(timeout=0.1)
             except queue.Empty:
-                f = None
-            if f is not None:
-                spool.write(f)
-                pending.append(f)
-                state.packets += 1
-                state.bytes += f.wirelen
-                _count(interfaces[f.iface], f)
-                while state.packets != opts.count and len(pending) < 4096:
-                    try:
-                        f = frames.get_nowait()
-                    except queue.Empty:
-                        break
-                    spool.write(f)
-                    pending.append(f)
-                    state.packets += 1
-                    state.bytes += f.wirelen
-                    _count(interfaces[f.iface], f)
+                batch = None
+            while batch is not None:
+                take(batch)
+                if len(pending) >= 4096 or (opts.count and state.packets >= opts.count):
+                    break
+                try:
+                    batch = frames.get_nowait()
+                except queue.Empty:
+                    batch = None
             if len(pending) >= 4096 or (pending and now >= next_stats):
                 rolling.update(pending)
                 pending = []
@@ -444,8 +490,9 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
         rest: list[Frame] = []
         with contextlib.suppress(queue.Empty):
             while True:
-                rest.append(frames.get_nowait())
-        rest.extend(overflow)
+                rest.extend(frames.get_nowait())
+        for b in overflow:
+            rest.extend(b)
         # the kernel's counts are read before each last look at the buffers, until a
         # look finds nothing: every frame counted received is then written (or cut by -c)
         for _round in range(100):
@@ -455,14 +502,7 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
                 rest.extend(_drain(itf))
             if not rest:
                 break
-            for f in rest:
-                if opts.count and state.packets >= opts.count:
-                    break
-                spool.write(f)
-                pending.append(f)
-                state.packets += 1
-                state.bytes += f.wirelen
-                _count(interfaces[f.iface], f)
+            take(rest)
             rest = []
         if old_term is not None:
             with contextlib.suppress(ValueError):
@@ -478,7 +518,7 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
     return spool.files, spool, state, interfaces
 
 
-def _drain(itf: InterfaceState, limit: int = QUEUE_FRAMES) -> list[Frame]:
+def _drain(itf: InterfaceState, limit: int = 1000) -> list[Frame]:
     """Frames still waiting in an interface's socket buffer (read without blocking)."""
     import select
 
@@ -488,16 +528,10 @@ def _drain(itf: InterfaceState, limit: int = QUEUE_FRAMES) -> list[Frame]:
             ready, _w, _x = select.select([itf.sock.ins], [], [], 0)
             if not ready:
                 break
-            f = itf.sock.recv()
-            if f is not None:
-                out.append(f)
+            batch = itf.sock.recv()
+            if batch:
+                out.extend(batch)
     return out
-
-
-def _count(itf: InterfaceState, f: Frame) -> None:
-    itf.packets += 1
-    if f.csum_not_ready:
-        itf.checksum_not_ready += 1
 
 
 def _stats_event(state: LiveState, interfaces: list[InterfaceState], rolling: RollingStats, top_n: int,
