@@ -122,6 +122,11 @@ def craft(layers: tuple[str, ...], spec_path: str | None, output: str | None, se
         if not quiet:
             click.echo(f"netsift: {text}", err=True)
 
+    if send:  # the fence, before anything is printed or sent: a refusal is the only line
+        C.check_scope(C.iter_packets(spec, max_packets), load_scope(scope_items))
+        if iface is None and C.LINKTYPE_ETHERNET in spec.link_types():
+            raise UsageError("packets that start with a link layer (Ether) need -i/--iface to be sent")
+
     stacks = ", ".join(dict.fromkeys(p.stack() for p in spec.packets))
     fuzzed = spec.fuzzed()
     say(f"built {total} packet{'s' if total != 1 else ''} ({stacks}"
@@ -132,10 +137,6 @@ def craft(layers: tuple[str, ...], spec_path: str | None, output: str | None, se
             click.echo(pkt.summary())
 
     if send:
-        scope = load_scope(scope_items)
-        C.check_scope(C.iter_packets(spec, max_packets), scope)
-        if iface is None and C.LINKTYPE_ETHERNET in spec.link_types():
-            raise UsageError("packets that start with a link layer (Ether) need -i/--iface to be sent")
         interval = 1.0 / rate if rate is not None else (spec.interval or 1.0 / DEFAULT_RATE)
         writer = C.CaptureWriter(output) if output else None  # the path is checked before sending
         try:

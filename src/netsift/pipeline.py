@@ -26,7 +26,7 @@ from .capture import CaptureReader, RecordBatch, sniff_format
 from .columns import LINK_TYPES, PacketColumns, link_type_name
 from .defrag import FragmentTracker, Reassembled
 from .detect import Detectors, FinishContext
-from .errors import InputNotFoundError, NetsiftError, UsageError
+from .errors import InputNotFoundError, InputUnreadableError, NetsiftError, UsageError
 from .flow_summary import FlowSummary
 from .flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable
 from .quality import verdict
@@ -73,7 +73,7 @@ def expand_inputs(paths: Iterable[str]) -> InputPlan:
             if not matches:
                 raise InputNotFoundError(f"{raw}: the pattern matches no file")
         else:
-            raise InputNotFoundError(f"{raw}: no such file or directory")
+            _not_found(raw)
         for f in matches:
             if os.path.isdir(f):
                 sub = expand_inputs([f])
@@ -89,6 +89,17 @@ def expand_inputs(paths: Iterable[str]) -> InputPlan:
     if not plan.files:
         raise InputNotFoundError("no capture files found in the given inputs")
     return plan
+
+
+def _not_found(path: str) -> None:
+    """Raise the right error for a path that does not seem to exist: missing, or behind a locked directory."""
+    try:
+        os.stat(path)
+    except PermissionError:
+        raise InputUnreadableError(f"{path}: permission denied (a directory on the path cannot be searched)") from None
+    except OSError:
+        pass
+    raise InputNotFoundError(f"{path}: no such file or directory")
 
 
 def _decoder(engine: str) -> Callable[[RecordBatch], PacketColumns]:
