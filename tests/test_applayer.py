@@ -485,3 +485,40 @@ def test_chunked_bodies_over_many_segments(tmp_path: Path) -> None:
     report = analyze(str(write(tmp_path, connection(1.0, 40012, 8080, [req], chunks))))
     h = only_flow(report, resp_p=8080)["http"]
     assert (h["requests"], h["responses"], h["status_codes"]) == (3, 3, [200, 200, 304])
+
+
+def test_dns_clients_carry_the_mean_entropy_ratio_of_their_names(tmp_path):
+    import random
+
+    from scapy.layers.dns import DNS, DNSQR
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    from netsift.entropy import entropy_ratio
+
+    rng = random.Random(5)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    words = ["mail", "static", "images", "accounts", "calendar", "downloads", "support", "status"]
+    pkts = []
+    encoded = ["".join(rng.choice("0123456789abcdef") for _ in range(32)) for _ in range(30)]
+    for i, label in enumerate(encoded):
+        pkts.append(eth / IP(src="10.1.0.1", dst="10.1.0.53") / UDP(sport=30000 + i, dport=53)
+                    / DNS(id=i, qd=DNSQR(qname=f"{label}.c2.example.net")))
+    for i in range(30):
+        name = f"{rng.choice(words)}-{rng.choice(words)}-{rng.choice(words)}.example.org"
+        pkts.append(eth / IP(src="10.1.0.2", dst="10.1.0.53") / UDP(sport=31000 + i, dport=53)
+                    / DNS(id=i, qd=DNSQR(qname=name)))
+    for i in range(5):  # no subdomain part of 16 characters: nothing to measure
+        pkts.append(eth / IP(src="10.1.0.3", dst="10.1.0.53") / UDP(sport=32000 + i, dport=53)
+                    / DNS(id=i, qd=DNSQR(qname=f"www{i}.example.com")))
+    path = tmp_path / "entropy.pcap"
+    wrpcap(str(path), pkts)
+    from netsift.pipeline import analyze
+
+    clients = {c["client"]: c for c in analyze(str(path)).data["dns"]["clients"]["top"]}
+    hexy = clients["10.1.0.1"]["mean_entropy_ratio"]
+    wordy = clients["10.1.0.2"]["mean_entropy_ratio"]
+    assert clients["10.1.0.3"]["mean_entropy_ratio"] is None
+    assert hexy == round(sum(entropy_ratio(x) for x in encoded) / len(encoded), 3)
+    assert hexy > 0.95 > wordy > 0.5

@@ -69,6 +69,13 @@ MAX_OUTSTANDING: Final = 64
 COUNTER_CAP: Final = 20_000
 #: Answers and requests kept in a flow's summary.
 MAX_FLOW_ITEMS: Final = 10
+#: Members held in all the distinct-value sets of one section together (DNS: names per
+#: registered domain and per client; TLS: clients per SNI and per fingerprint).  Each set
+#: has its own cap too, but sets times per-set caps is far beyond memory (80,000 domains
+#: of 10,000 names); past this budget sets stop growing, say so (``*_capped``) and the
+#: refused additions are counted (``dns.distinct_names_not_held``,
+#: ``tls.distinct_clients_not_held``).  About 100 bytes a member.
+MAX_SET_MEMBERS: Final = 500_000
 
 DNS_PORTS: Final = frozenset({53, 5353, 5355})
 _TCP, _UDP = 6, 17
@@ -185,29 +192,59 @@ class BoundedCounter:
         return len(self.counts)
 
 
+class _Budget:
+    """Members that the :class:`_CappedSet` sharing it may still add (see :data:`MAX_SET_MEMBERS`)."""
+
+    __slots__ = ("left", "limit", "refused")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_SET_MEMBERS if limit is None else limit
+        self.left = self.limit
+        self.refused = 0
+
+
 class _CappedSet:
-    """A set that stops growing at ``cap`` members (``full`` says it did)."""
+    """A set that stops growing at ``cap`` members, or when its shared ``budget`` is spent
+    (``full`` says it did)."""
 
-    __slots__ = ("cap", "full", "items")
+    __slots__ = ("budget", "cap", "full", "items")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, budget: _Budget | None = None) -> None:
         self.cap = cap
+        self.budget = budget
         self.items: set[Any] = set()
         self.full = False
 
     def add(self, item: Any) -> None:
-        if len(self.items) < self.cap:
-            self.items.add(item)
-        elif item not in self.items:
+        items = self.items
+        if item in items:
+            return
+        if len(items) >= self.cap:
             self.full = True
+            return
+        b = self.budget
+        if b is not None:
+            if b.left <= 0:
+                self.full = True
+                b.refused += 1
+                return
+            b.left -= 1
+        items.add(item)
+
+    def release(self) -> None:
+        """Give this set's members back to the budget (the set is being dropped)."""
+        if self.budget is not None:
+            self.budget.left += len(self.items)
+        self.items = set()
 
 
 class _Keyed:
     """Per-key records (e.g. per client) bounded like :class:`BoundedCounter`, by weight."""
 
-    def __init__(self, cap: int, make: Any) -> None:
+    def __init__(self, cap: int, make: Any, release: Callable[[Any], None] | None = None) -> None:
         self.cap = cap
         self.make = make
+        self.release = release  # called with each dropped row
         self.rows: dict[Any, Any] = {}
         self.dropped_keys = 0
 
@@ -217,6 +254,9 @@ class _Keyed:
             if len(self.rows) >= 2 * self.cap:
                 ranked = sorted(self.rows.items(), key=lambda kv: -kv[1].weight)
                 self.dropped_keys += len(ranked) - self.cap
+                if self.release is not None:
+                    for _, dropped in ranked[self.cap :]:
+                        self.release(dropped)
                 self.rows = dict(ranked[: self.cap])
             row = self.rows[key] = self.make()
         return row
@@ -353,13 +393,41 @@ def flow_key(code: int) -> int:
 class _DnsClient:
     __slots__ = ("len_max", "len_sum", "names", "nxdomain", "responses", "weight")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: _Budget | None = None) -> None:
         self.weight = 0  # queries
-        self.names: _CappedSet = _CappedSet(10_000)
+        self.names: _CappedSet = _CappedSet(10_000, budget)
         self.len_sum = 0
         self.len_max = 0
         self.nxdomain = 0
         self.responses = 0
+
+
+#: Distinct names per client that the mean entropy ratio is computed over (the first in
+#: sorted order, so the figure does not depend on set order).
+ENTROPY_NAMES: Final = 2_000
+#: Shortest subdomain part (dots removed) whose entropy is measured: below it the ratio
+#: says little (the dns_tunnel detector's ``encoded_min_label`` default).
+ENTROPY_MIN_CHARS: Final = 16
+
+
+def _mean_entropy(names: Iterable[str]) -> float | None:
+    """Mean entropy ratio (:func:`netsift.entropy.entropy_ratio`) of the names' subdomain parts.
+
+    The part left of the registered domain, dots removed, for names where it has at
+    least :data:`ENTROPY_MIN_CHARS` characters; None when no name has one.  Random
+    encodings (tunnels, DGAs) give about 1, words and host names about 0.8–0.9.
+    """
+    from .entropy import entropy_ratio
+
+    ratios = []
+    for q in sorted(names)[:ENTROPY_NAMES]:
+        reg = registered_domain(q)
+        full = q.rstrip(".")
+        sub = full[: len(full) - len(reg) - 1] if reg and len(full) > len(reg) else ""
+        flat = sub.replace(".", "")
+        if len(flat) >= ENTROPY_MIN_CHARS:
+            ratios.append(entropy_ratio(flat))
+    return round(sum(ratios) / len(ratios), 3) if ratios else None
 
 
 class DnsFigures:
@@ -375,10 +443,13 @@ class DnsFigures:
         self.qnames = BoundedCounter()
         self.domains = BoundedCounter()
         self.domain_names: dict[str, _CappedSet] = {}
+        #: shared by the distinct-name sets (per domain, per client): MAX_SET_MEMBERS
+        self.names_budget = _Budget()
         self.name_len = np.zeros(256, dtype=np.int64)
         self.rtt_us: list[int] = []
         self.rtt_seen = 0
-        self.clients = _Keyed(COUNTER_CAP, _DnsClient)
+        self.clients = _Keyed(COUNTER_CAP, lambda: _DnsClient(self.names_budget),
+                              lambda c: c.names.release())  # fmt: skip
         self.anomalies: Counter[str] = Counter()
         self.unanswered = 0
 
@@ -436,6 +507,7 @@ class DnsFigures:
                         "distinct_names_capped": c.names.full,
                         "mean_name_length": round(c.len_sum / c.weight, 2) if c.weight else None,
                         "max_name_length": c.len_max,
+                        "mean_entropy_ratio": _mean_entropy(c.names.items),
                         "nxdomain": c.nxdomain,
                     }
                     for ip, c in clients[:top_n]
@@ -443,6 +515,7 @@ class DnsFigures:
             },
             "anomalies": dict(_ranked(self.anomalies)),
             "approximate": self.qnames.approximate or self.domains.approximate,
+            "distinct_names_not_held": self.names_budget.refused,
         }
 
 
@@ -458,9 +531,9 @@ class _TlsClient:
 class _Print:
     __slots__ = ("clients", "raw", "snis", "weight")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: _Budget | None = None) -> None:
         self.weight = 0
-        self.clients = _CappedSet(10_000)
+        self.clients = _CappedSet(10_000, budget)
         self.snis = _CappedSet(5)
         self.raw = ""
 
@@ -478,9 +551,11 @@ class TlsFigures:
         self.alpn: Counter[str] = Counter()
         self.snis = BoundedCounter()
         self.sni_clients: dict[str, _CappedSet] = {}
+        #: shared by the distinct-client sets (per SNI, per fingerprint): MAX_SET_MEMBERS
+        self.clients_budget = _Budget()
         self.clients = _Keyed(COUNTER_CAP, _TlsClient)
-        self.ja4 = _Keyed(COUNTER_CAP, _Print)
-        self.ja3 = _Keyed(COUNTER_CAP, _Print)
+        self.ja4 = _Keyed(COUNTER_CAP, lambda: _Print(self.clients_budget), lambda p: p.clients.release())
+        self.ja3 = _Keyed(COUNTER_CAP, lambda: _Print(self.clients_budget), lambda p: p.clients.release())
         self.ja3s: Counter[str] = Counter()
         self.anomalies: Counter[str] = Counter()
 
@@ -531,6 +606,7 @@ class TlsFigures:
             },
             "anomalies": dict(_ranked(self.anomalies)),
             "approximate": self.snis.approximate,
+            "distinct_clients_not_held": self.clients_budget.refused,
         }
 
 
@@ -810,12 +886,15 @@ class AppLayer:
             dn = f.domain_names
             if len(dn) > 4 * COUNTER_CAP:
                 live = set(f.domains.counts)
+                for k, v in dn.items():
+                    if k not in live:
+                        v.release()
                 f.domain_names = dn = {k: v for k, v in dn.items() if k in live}
             clients = f.clients
             for q, dom, c_key, length in zip(q_names, domains, q_clients, lengths, strict=True):
                 names = dn.get(dom)
                 if names is None:
-                    names = dn[dom] = _CappedSet(10_000)
+                    names = dn[dom] = _CappedSet(10_000, f.names_budget)
                 names.add(q)
                 c = clients.get(c_key)
                 c.weight += 1
@@ -1079,6 +1158,17 @@ class AppLayer:
             # tls_unexpected_message): this direction has nothing for us
             self._done(af, st, code)
             return
+        if len(st.buf) >= 9 and st.buf[0] == 0x16:
+            # the first handshake message's length: a hello claiming more than the bound
+            # can never be read (given up at once, not after buffering the bound), and
+            # one not yet all here is not parsed again for every segment
+            need = 9 + int.from_bytes(st.buf[6:9], "big")
+            if need > MAX_HELLO_STREAM:
+                self.tls.anomalies["tls_hello_over_bound"] += 1
+                self._done(af, st, code)
+                return
+            if len(st.buf) < need:
+                return
         read = tlsmod.read_hello(st.buf)
         if not read.complete:
             if "tls_not_handshake" in read.anomalies or "tls_unexpected_message" in read.anomalies:
@@ -1188,8 +1278,11 @@ class AppLayer:
             if s is None:
                 if len(f.sni_clients) > 4 * COUNTER_CAP:
                     live = set(f.snis.counts)
+                    for k, v in f.sni_clients.items():
+                        if k not in live:
+                            v.release()
                     f.sni_clients = {k: v for k, v in f.sni_clients.items() if k in live}
-                s = f.sni_clients[ch.sni] = _CappedSet(10_000)
+                s = f.sni_clients[ch.sni] = _CappedSet(10_000, f.clients_budget)
             s.add(client)
         for table, p in ((f.ja4, fp.ja4), (f.ja3, fp.ja3)):
             row = table.get(p.hash)

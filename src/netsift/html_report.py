@@ -978,19 +978,26 @@ def _dns_scatter(report: dict[str, Any], clients: list[dict[str, Any]]) -> str:
     left, right, top, bottom = 56, 16, 14, 40
     pw, ph = width - left - right, height - top - bottom
     xs = [_float(c.get("mean_name_length")) for c in points]
-    ys = [float(_int(c.get("max_name_length"))) for c in points]
+    # the entropy ratio where the report has it (random encodings near 1), else the longest name
+    by_entropy = any(c.get("mean_entropy_ratio") is not None for c in points)
+    if by_entropy:
+        ys = [_float(c.get("mean_entropy_ratio")) for c in points]
+    else:
+        ys = [float(_int(c.get("max_name_length"))) for c in points]
     qs = [_int(c.get("queries")) for c in points]
     xstep = _nice_step(max(xs) or 1.0)
-    ystep = _nice_step(max(ys) or 1.0)
+    ystep = 0.1 if by_entropy else _nice_step(max(ys) or 1.0)
     xmax = xstep * math.ceil((max(xs) or 1.0) / xstep)
-    ymax = ystep * math.ceil((max(ys) or 1.0) / ystep)
+    ymax = max(1.0, ystep * math.ceil(max(ys) / ystep)) if by_entropy else ystep * math.ceil((max(ys) or 1.0) / ystep)
+    # entropy ratios that matter lie between 0.7 and 1: start the axis just below the lowest point
+    ymin = min(0.5, ystep * math.floor(min(ys) / ystep)) if by_entropy else 0.0
     qmax = max(qs) or 1
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="DNS clients">']
-    tick = 0.0
+    tick = ymin
     while tick <= ymax + 1e-9:
-        y = top + ph - ph * tick / ymax
+        y = top + ph - ph * (tick - ymin) / (ymax - ymin)
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>')  # fmt: skip
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{round(tick, 6):g}</text>')  # fmt: skip
         tick += ystep
     tick = 0.0
     while tick <= xmax + 1e-9:
@@ -998,18 +1005,22 @@ def _dns_scatter(report: dict[str, Any], clients: list[dict[str, Any]]) -> str:
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" class="grid"/>'
                      f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{tick:g}</text>')  # fmt: skip
         tick += xstep
+    y_title = "mean entropy ratio of subdomains" if by_entropy else "longest query name"
     order = sorted(range(len(points)), key=lambda i: -qs[i])  # small circles on top of big ones
     labelled = set(order[:8])
     for i in order:
         c = points[i]
         client = str(c.get("client", ""))
         x = left + pw * xs[i] / xmax
-        y = top + ph - ph * ys[i] / ymax
+        y = top + ph - ph * (ys[i] - ymin) / (ymax - ymin)
         r = 4 + 12 * math.sqrt(qs[i] / qmax)
         flag = flagged.get(client)
         colour = _SEV_COLOR[flag[0]] if flag else _ACCENT
+        entropy = c.get("mean_entropy_ratio")
         tip = (f"{client}: {qs[i]:,} queries, {_int(c.get('distinct_names')):,} distinct names, "
-               f"mean length {xs[i]:g}, max {ys[i]:g}, NXDOMAIN {_int(c.get('nxdomain')):,}")
+               f"mean length {xs[i]:g}, max {_int(c.get('max_name_length'))}, "
+               f"entropy ratio {'–' if entropy is None else f'{_float(entropy):g}'}, "
+               f"NXDOMAIN {_int(c.get('nxdomain')):,}")
         if flag:
             tip += "\n" + flag[1]
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="{colour}" fill-opacity="0.45" '
@@ -1020,10 +1031,17 @@ def _dns_scatter(report: dict[str, Any], clients: list[dict[str, Any]]) -> str:
                  f'<text x="{left + pw / 2:.0f}" y="{height - 4}" text-anchor="middle" class="axis-title">'
                  "mean query name length</text>"
                  f'<text x="12" y="{top + ph / 2:.0f}" transform="rotate(-90 12 {top + ph / 2:.0f})" '
-                 'text-anchor="middle" class="axis-title">longest query name</text></svg>')  # fmt: skip
-    note = ("One circle per client (the report's top DNS clients): mean against longest query name, "
-            "area by query count. The report holds no per-name entropy; clients that a dns_tunnel "
-            "finding names are drawn in its severity colour, with its entropy ratio in the tooltip.")
+                 f'text-anchor="middle" class="axis-title">{y_title}</text></svg>')  # fmt: skip
+    if by_entropy:
+        note = ("One circle per client (the report's top DNS clients): mean query name length against the "
+                "mean entropy ratio of the names' subdomain parts (random encodings, as tunnels and DGAs "
+                "make, sit near 1; words and host names at 0.8-0.9; clients without a subdomain part of 16 "
+                "characters sit at the bottom), area by query count. Clients that a dns_tunnel finding names are "
+                "drawn in its severity colour.")
+    else:
+        note = ("One circle per client (the report's top DNS clients): mean against longest query name, "
+                "area by query count (this report has no entropy figures). Clients that a dns_tunnel "
+                "finding names are drawn in its severity colour, with its entropy ratio in the tooltip.")
     return _panel("Query names per client", parts[0] + "".join(parts[1:]), _esc(note))
 
 
@@ -1060,6 +1078,7 @@ def _dns(report: dict[str, Any]) -> str:
         panels.append(_panel("Clients", _top_table(clients, [
             ("client", "Client", "code"), ("queries", "Queries", "num"), ("distinct_names", "Names", "num"),
             ("mean_name_length", "Mean len", "num"), ("max_name_length", "Max len", "num"),
+            ("mean_entropy_ratio", "Entropy", "num"),
             ("nxdomain", "NXDOMAIN", "num")])))  # fmt: skip
     if _dict(dns.get("anomalies")):
         panels.append(_panel("DNS anomalies", _ranked_bars(dns.get("anomalies"), "Anomaly", "Messages")))

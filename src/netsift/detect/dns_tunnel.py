@@ -33,7 +33,6 @@ and minute the rate counters (capped).  Caps are reported in the evidence.
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections import Counter
@@ -44,6 +43,7 @@ from typing import Any, ClassVar, Final
 
 from ..applayer import qtype_name, registered_domain
 from ..columns import ip_text
+from ..entropy import entropy_ratio
 from .base import Detector, DnsEvents, FinishContext, Sample
 from .finding import MAX_EVIDENCE_PACKETS, Finding, Severity, Technique
 
@@ -164,6 +164,10 @@ class TunnelThresholds:
     max_pairs: int = 50_000
     #: Distinct names kept per pair: netsift's own; beyond it new names are counted only.
     max_names_per_pair: int = 5_000
+    #: Distinct names kept over all pairs together: netsift's own memory bound (about 200
+    #: bytes a name; pairs times names per pair is far beyond memory).  Beyond it new names
+    #: are counted only, as past ``max_names_per_pair``.
+    max_names_total: int = 500_000
     #: (source, minute) rate buckets kept: netsift's own memory bound.
     max_rate_buckets: int = 200_000
     #: Extra allowlist entries from the config file (``*.zone``: subdomains; ``zone``: it and
@@ -177,7 +181,8 @@ class TunnelThresholds:
                   "mean_name_length", "long_name_length", "encoded_min_label", "min_responses",
                   "baseline_min_domains", "score_medium", "score_high", "score_critical",
                   "exfil_bytes", "rate_queries_per_min", "rate_txt_null_per_min",
-                  "rate_bytes_per_min", "max_pairs", "max_names_per_pair", "max_rate_buckets"):  # fmt: skip
+                  "rate_bytes_per_min", "max_pairs", "max_names_per_pair", "max_names_total",
+                  "max_rate_buckets"):  # fmt: skip
             if getattr(self, f) < 1:
                 raise ValueError(f"{f} must be at least 1")
         for f in ("encoded_share", "encoded_share_high", "null_share", "txt_mx_cname_share",
@@ -276,21 +281,6 @@ def name_shape(label: str, min_len: int) -> str:
     return ""
 
 
-def entropy_ratio(text: str) -> float:
-    """Shannon entropy of ``text`` over the entropy expected of random characters of its length
-    drawn from its alphabet (hex 16, lower-case alphanumerics 37, base64 64, else 256), with the
-    Miller–Madow small-sample correction: random strings give about 1, words about 0.8–0.9."""
-    n = len(text)
-    if n < 2:
-        return 0.0
-    counts = Counter(text).values()
-    h = -sum(c / n * math.log2(c / n) for c in counts)
-    chars = set(text.lower())
-    size = 16 if chars <= _HEX else 37 if chars <= _ALNUM else 64 if set(text) <= _B64 else 256
-    expected = min(math.log2(size) - (size - 1) / (2 * n * math.log(2)), math.log2(n))
-    return h / expected if expected > 0 else 0.0
-
-
 def spread(values: list[int]) -> tuple[float, float, float]:
     """(median, MAD, mean absolute deviation from the median) of ``values``."""
     med = float(median(values))
@@ -350,6 +340,9 @@ class DnsTunnelDetector(Detector):
         #: (client, registered domain) -> state
         self.pairs: dict[tuple[tuple[int, int], str], _Pair] = {}
         self.pairs_dropped = 0
+        #: distinct names kept in all pairs, and new names not kept because of max_names_total
+        self.names_held = 0
+        self.names_dropped = 0
         #: (client, minute) -> [queries, txt+null queries, name bytes, first (ts, file, frame)]
         self.rates: dict[tuple[tuple[int, int], int], list[Any]] = {}
         self.rates_dropped = 0
@@ -433,8 +426,12 @@ class DnsTunnelDetector(Detector):
                 if seen is None:
                     if len(p.names) >= t.max_names_per_pair:
                         p.names_over_cap += 1
+                    elif self.names_held >= t.max_names_total:
+                        p.names_over_cap += 1
+                        self.names_dropped += 1
                     else:
                         p.names[low] = (*ref, name)
+                        self.names_held += 1
                 elif ref < seen[:3]:
                     p.names[low] = (*ref, seen[3])
         is_r = events.response
@@ -463,6 +460,7 @@ class DnsTunnelDetector(Detector):
         assert isinstance(other, DnsTunnelDetector)
         t: TunnelThresholds = self.t
         self.pairs_dropped += other.pairs_dropped
+        self.names_dropped += other.names_dropped
         self.rates_dropped += other.rates_dropped
         self.allowed_queries.update(other.allowed_queries)
         for key, o in other.pairs.items():
@@ -485,8 +483,12 @@ class DnsTunnelDetector(Detector):
                 if seen is None:
                     if len(p.names) >= t.max_names_per_pair:
                         p.names_over_cap += 1
+                    elif self.names_held >= t.max_names_total:
+                        p.names_over_cap += 1
+                        self.names_dropped += 1
                     else:
                         p.names[low] = v
+                        self.names_held += 1
                 elif v[:3] < seen[:3]:
                     p.names[low] = v
         for bucket, r in other.rates.items():
@@ -508,6 +510,8 @@ class DnsTunnelDetector(Detector):
     def _caps(self) -> dict[str, Any]:
         return {"pairs_tracked": len(self.pairs), "pairs_cap": self.t.max_pairs,
                 "pairs_dropped_at_cap": self.pairs_dropped,
+                "names_held": self.names_held, "names_cap": self.t.max_names_total,
+                "names_dropped_at_cap": self.names_dropped,
                 "rate_buckets_cap_hit": self.rates_dropped > 0}  # fmt: skip
 
     def _measure(self, p: _Pair, reg: str) -> dict[str, Any]:
