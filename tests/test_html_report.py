@@ -433,3 +433,22 @@ def test_write_html(tmp_path: Path, sample_report: dict[str, Any]) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name != "report.html"]
     with pytest.raises(netsift.NetsiftError):
         write_html(sample_report, str(tmp_path / "missing" / "report.html"))
+
+
+def test_live_and_evidence_facts_are_shown_escaped(tmp_path):
+    from netsift.evidence import write_evidence
+    from netsift.html_report import render_html
+    from netsift.pipeline import analyze
+
+    data = analyze(str(SAMPLE)).data
+    data["evidence"] = write_evidence(data, str(tmp_path / "ev"))
+    data["live"] = {"interfaces": [{"name": "eth<0>", "link_type": 1, "packets": 514, "kernel_received": 520,
+                                    "kernel_dropped": 6, "checksum_not_ready": 3}],
+                    "filter": "tcp and host <x>", "snaplen": 262144, "promiscuous": True,
+                    "started": "2026-01-01T00:00:00Z", "stopped": "2026-01-01T00:01:00Z", "duration_s": 60.0,
+                    "stop_reason": "duration", "packets": 514, "bytes": 1, "files": [], "interim_analyses": 1,
+                    "interim_analysis_s": 0.1, "alerts_emitted": 1}
+    page = render_html(data)
+    assert "Live capture" in page and "Evidence captures" in page
+    assert "eth&lt;0&gt;" in page and "tcp and host &lt;x&gt;" in page and "<x>" not in page
+    assert ">6<" in page  # the kernel's drops

@@ -916,6 +916,28 @@ def _capture(report: dict[str, Any]) -> str:
         if frag_facts:
             body += _ranked_bars(frag_facts, "Fragmentation fact", "Count", 20)
         panels.append(_panel("IP fragments", body))
+    live = _dict(report.get("live"))
+    if live:
+        itf_rows = [[
+            (f"<code>{_esc(i.get('name', ''))}</code>", ""),
+            (_num(_int(i.get("packets"))), str(_int(i.get("packets")))),
+            (_num(_int(i.get("kernel_received"))), str(_int(i.get("kernel_received")))),
+            (_num(_int(i.get("kernel_dropped"))), str(_int(i.get("kernel_dropped")))),
+            (_num(_int(i.get("checksum_not_ready"))), str(_int(i.get("checksum_not_ready")))),
+        ] for i in (_dict(x) for x in _list(live.get("interfaces"))[:MAX_INPUT_ROWS])]  # fmt: skip
+        body = _kv_table({"filter": live.get("filter") or "–", "started": live.get("started", "–"),
+                          "stopped": live.get("stopped", "–"), "stop reason": live.get("stop_reason", "–"),
+                          "files kept": ", ".join(str(f) for f in _list(live.get("files"))[:20]) or "none",
+                          "alerts while running": _int(live.get("alerts_emitted"))})  # fmt: skip
+        body += _table([("Interface", "text"), ("Packets kept", "num"), ("Kernel received", "num"),
+                        ("Kernel dropped", "num"), ("Checksum offload", "num")], itf_rows)  # fmt: skip
+        panels.append(_panel("Live capture", body))
+    evidence = _dict(report.get("evidence"))
+    if evidence:
+        panels.append(_panel("Evidence captures", _kv_table({
+            "directory": evidence.get("dir", "–"), "finding stubs": _int(evidence.get("findings")),
+            "evidence captures": _int(evidence.get("pcaps")), "packets": _int(evidence.get("packets")),
+            "frames missing": _int(evidence.get("missing"))})))  # fmt: skip
     return _section("capture", "Capture files", table + '<div class="grid2">' + "".join(panels) + "</div>")
 
 
