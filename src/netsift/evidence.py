@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .atomic import AtomicFile
+from .atomic import atomic_output
 from .capture import CaptureReader
 from .columns import link_type_name
 from .errors import NetsiftError, OutputError
@@ -110,15 +110,8 @@ def _make_dir(out_dir: str) -> None:
 
 def _write_bytes(path: str, what: str, produce: Callable[[Any], None]) -> None:
     """Write ``path`` atomically: ``produce(file_object)`` writes the content."""
-    out = AtomicFile(path, what, prefix=".netsift-evidence-")
-    try:
-        produce(out.raw)
-    except OSError as exc:
-        raise out.error(exc) from None
-    except BaseException:
-        out.abort()
-        raise
-    out.commit()
+    with atomic_output(path, what, prefix=".netsift-evidence-") as f:
+        produce(f)
 
 
 def _write_json(path: str, what: str, doc: Any) -> None:
