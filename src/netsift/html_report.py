@@ -1577,12 +1577,8 @@ def render_html(report: dict[str, Any]) -> str:
 
 def write_html(report: dict[str, Any], path: str) -> None:
     """Write :func:`render_html` of ``report`` to ``path`` (atomically: never a half-written file)."""
-    from .atomic import AtomicFile
+    from .atomic import atomic_output
 
-    text = render_html(report)
-    out = AtomicFile(path, "the HTML report")
-    try:
-        out.raw.write(text.encode("utf-8"))
-    except OSError as exc:
-        raise out.error(exc) from None
-    out.commit()
+    data = render_html(report).encode("utf-8")
+    with atomic_output(path, "the HTML report") as f:
+        f.write(data)
