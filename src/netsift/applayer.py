@@ -1099,6 +1099,12 @@ class AppLayer:
                 if st.dns_messages > MAX_DNS_TCP_MESSAGES:
                     self._done(af, st, code)
                     return
+                if len(m) < 12:
+                    # shorter than a DNS header: the stream is not (or no longer) DNS, and
+                    # runs of zero bytes would read as thousands of empty "messages"
+                    self.dns.anomalies["dns_tcp_message_too_short"] += 1
+                    self._done(af, st, code)
+                    return
                 self._dns_message_tcp(i, code, m, ts)
 
     def _claim(self, af: _AppFlow, st: _Stream, code: int, data: bytes, sport: int, dport: int) -> str:
