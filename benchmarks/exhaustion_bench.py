@@ -22,7 +22,7 @@ tls        2,000 TCP connections, interleaved, whose ClientHello
 http       2,000 connections each sending an HTTP request head with a
            header line that never ends
 dns_tcp    2,000 DNS-over-TCP connections whose length prefix claims
-           65,535 bytes and whose bytes never complete the message
+           65,535 bytes, followed by 84 kB of zeros (more length prefixes of 0)
 ========== ===============================================================
 
 Each capture is written into a temporary directory with numpy (no per-packet
@@ -344,9 +344,10 @@ def gen_http(path: Path, conns: int = 2_000, segments: int = 100) -> int:
     return _streams(path, conns, first, more, segments, 80)
 
 
-def gen_dns_tcp(path: Path, conns: int = 2_000, segments: int = 40) -> int:
+def gen_dns_tcp(path: Path, conns: int = 2_000, segments: int = 60) -> int:
     """``conns`` DNS-over-TCP connections whose first length prefix claims 65,535 bytes,
-    followed by ``segments`` segments of 1,400 bytes that never complete it."""
+    followed by ``segments`` segments of 1,400 bytes of zeros (past the claimed message,
+    more length prefixes, of 0)."""
 
     def first(c: int) -> bytes:
         return b"\xff\xff" + b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 1392
@@ -367,7 +368,8 @@ CASES: dict[str, tuple[Callable[..., int], dict[str, int], str]] = {
                 "1M distinct DNS names, 50 clients, 200 domains"),
     "tls": (gen_tls, {"conns": 2_000, "segments": 100}, "2,000 ClientHellos claiming 16 MB, 140 kB each"),
     "http": (gen_http, {"conns": 2_000, "segments": 100}, "2,000 HTTP heads that never end, 140 kB each"),
-    "dns_tcp": (gen_dns_tcp, {"conns": 2_000, "segments": 40}, "2,000 DNS/TCP prefixes claiming 65,535 bytes"),
+    "dns_tcp": (gen_dns_tcp, {"conns": 2_000, "segments": 60},
+                "2,000 DNS/TCP prefixes claiming 65,535 bytes, 84 kB each"),
 }
 
 
@@ -404,11 +406,11 @@ def caps_of(case: str, r: dict[str, Any]) -> tuple[str, str]:
                  f"(bytes) {fc.get('trains_evicted_byte_cap', 0):,}",
                  f"peak_trains {fc.get('peak_trains', 0):,}", f"peak_bytes {fc.get('peak_bytes', 0):,}"]
     if case.startswith("dns"):
-        seen += [f"dns.approximate {dns.get('approximate')}",
+        seen += [f"dns.messages {dns.get('messages', 0):,}", f"dns.approximate {dns.get('approximate')}",
                  f"clients.total {dns.get('clients', {}).get('total', 0):,}"]
         if dns.get("anomalies"):
             seen.append(f"dns.anomalies {dns['anomalies']}")
-        for key in ("names_tracked", "names_not_tracked"):
+        for key in ("distinct_names_not_held",):
             if key in dns:
                 seen.append(f"dns.{key} {dns[key]:,}")
     if case == "tls":
