@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -262,3 +263,28 @@ def test_peak_memory_does_not_follow_the_hostile_units(case: str, n: int, tmp_pa
         assert large["trains_evicted"] == 4 * n - 2_000
     grown_mb = (large["maxrss_kb"] - small["maxrss_kb"]) / 1024
     assert grown_mb < 0.1 * small["maxrss_kb"] / 1024 + 10, (small, large)
+
+
+def test_dns_over_tcp_past_the_message_cap_is_counted(tmp_path):
+    """A stream with more DNS messages than MAX_DNS_TCP_MESSAGES: read up to the cap, the rest counted once."""
+    from scapy.layers.dns import DNS, DNSQR
+
+    from flowgen import Tcp, write
+    from netsift.applayer import MAX_DNS_TCP_MESSAGES
+    from netsift.pipeline import analyze
+
+    msg = bytes(DNS(id=1, qd=DNSQR(qname="axfr.example.com")))
+    framed = struct.pack("!H", len(msg)) + msg
+    total = MAX_DNS_TCP_MESSAGES + 500
+    conv = Tcp(sport=53)
+    pkts = conv.handshake()
+    seq, t = 1001, 0.01
+    per_segment = 1400 // len(framed)
+    for i in range(0, total, per_segment):
+        data = framed * min(per_segment, total - i)
+        pkts.append(conv.c(t, "PA", seq, 5001, data))
+        seq += len(data)
+        t += 0.0001
+    data = analyze(str(write(tmp_path / "dns_tcp_many.pcap", pkts)), detect=False).data
+    assert data["dns"]["anomalies"].get("dns_tcp_messages_over_cap") == 1
+    assert data["dns"]["queries"] == MAX_DNS_TCP_MESSAGES

@@ -1097,6 +1097,8 @@ class AppLayer:
             for m in msgs:
                 st.dns_messages += 1
                 if st.dns_messages > MAX_DNS_TCP_MESSAGES:
+                    # the rest of the stream is not read: say so, once per stream
+                    self.dns.anomalies["dns_tcp_messages_over_cap"] += 1
                     self._done(af, st, code)
                     return
                 if len(m) < 12:
