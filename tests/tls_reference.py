@@ -423,7 +423,7 @@ def read_hello(data: bytes) -> HelloRead:
         version = int.from_bytes(data[pos + 1:pos + 3], "big")
         length = int.from_bytes(data[pos + 3:pos + 5], "big")
         if ctype == CONTENT_CHANGE_CIPHER_SPEC and not fragments and data[pos + 1] == 3:
-            pos += RECORD_HEADER_BYTES + length
+            pos = min(pos + RECORD_HEADER_BYTES + length, n)  # a record cut short ends at the input
             continue
         if ctype != CONTENT_HANDSHAKE or data[pos + 1] not in (3, 0xFE):
             anomalies.append("tls_record_interleaved" if fragments else "tls_not_handshake")
