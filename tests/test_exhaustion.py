@@ -288,3 +288,25 @@ def test_dns_over_tcp_past_the_message_cap_is_counted(tmp_path):
     data = analyze(str(write(tmp_path / "dns_tcp_many.pcap", pkts)), detect=False).data
     assert data["dns"]["anomalies"].get("dns_tcp_messages_over_cap") == 1
     assert data["dns"]["queries"] == MAX_DNS_TCP_MESSAGES
+
+
+def test_keyed_table_counts_distinct_keys_once_rows_are_dropped():
+    """clients.total: exact before any drop; a dropped key that comes back is not counted twice after."""
+    from netsift.applayer import DISTINCT_SKETCH_K, _Keyed
+
+    class Row:
+        weight = 1
+
+    small = _Keyed(100, Row)
+    for i in range(150):
+        small.get((0, i))
+    assert small.dropped_keys == 0 and small.distinct() == 150
+    table = _Keyed(1000, Row)
+    distinct = 50_000
+    for _round in range(3):  # every key three times, with drops in between
+        for i in range(distinct):
+            table.get((0, i))
+    assert table.dropped_keys > 2 * distinct  # keys were dropped and came back
+    estimate = table.distinct()
+    assert abs(estimate - distinct) / distinct < 4 / (DISTINCT_SKETCH_K - 2) ** 0.5  # 4 standard errors
+    assert len(table.rows) <= 2 * table.cap

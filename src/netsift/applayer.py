@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -238,8 +239,28 @@ class _CappedSet:
         self.items = set()
 
 
+#: Hashes a :class:`_Keyed` table keeps to count its distinct keys once rows were dropped
+#: (a K-minimum-values sketch: standard error about 1/sqrt(k-2), 3% here).
+DISTINCT_SKETCH_K: Final = 1024
+_M64: Final = (1 << 64) - 1
+
+
+def _mix64(key: Any) -> int:
+    """A well-mixed 64-bit hash of a key (splitmix64's finalizer over Python's hash, which
+    is not randomised for the int tuples used as keys)."""
+    x = hash(key) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
 class _Keyed:
-    """Per-key records (e.g. per client) bounded like :class:`BoundedCounter`, by weight."""
+    """Per-key records (e.g. per client) bounded like :class:`BoundedCounter`, by weight.
+
+    :meth:`distinct` counts the keys ever seen: exactly while no row was dropped, and
+    from a K-minimum-values sketch of the keys afterwards (a key that was dropped and
+    came back is not counted twice).
+    """
 
     def __init__(self, cap: int, make: Any, release: Callable[[Any], None] | None = None) -> None:
         self.cap = cap
@@ -247,10 +268,32 @@ class _Keyed:
         self.release = release  # called with each dropped row
         self.rows: dict[Any, Any] = {}
         self.dropped_keys = 0
+        self._kmv: list[int] = []  # max-heap (negated) of the smallest key hashes
+        self._kmv_set: set[int] = set()
+
+    def distinct(self) -> int:
+        if not self.dropped_keys:
+            return len(self.rows)
+        k = len(self._kmv)
+        if k < DISTINCT_SKETCH_K:
+            return k
+        return round((k - 1) / ((-self._kmv[0] + 1) / 2**64))
+
+    def _sketch(self, key: Any) -> None:
+        h = _mix64(key)
+        if h in self._kmv_set:
+            return
+        if len(self._kmv) < DISTINCT_SKETCH_K:
+            heapq.heappush(self._kmv, -h)
+            self._kmv_set.add(h)
+        elif h < -self._kmv[0]:
+            self._kmv_set.discard(-heapq.heapreplace(self._kmv, -h))
+            self._kmv_set.add(h)
 
     def get(self, key: Any) -> Any:
         row = self.rows.get(key)
         if row is None:
+            self._sketch(key)
             if len(self.rows) >= 2 * self.cap:
                 ranked = sorted(self.rows.items(), key=lambda kv: -kv[1].weight)
                 self.dropped_keys += len(ranked) - self.cap
@@ -420,7 +463,6 @@ def _mean_entropy(names: Iterable[str]) -> float | None:
     from .entropy import entropy_ratio
 
     ratios = []
-    import heapq
     import zlib
 
     for q in heapq.nsmallest(ENTROPY_NAMES, names, key=lambda n: (zlib.crc32(n.encode()), n)):
@@ -500,7 +542,7 @@ class DnsFigures:
                 for d, k in self.domains.top(top_n)
             ],
             "clients": {
-                "total": len(self.clients.rows) + self.clients.dropped_keys,
+                "total": self.clients.distinct(),
                 "top": [
                     {
                         "client": ip_text(*ip),
@@ -595,7 +637,7 @@ class TlsFigures:
             "ja3": prints(self.ja3),
             "ja3s": [{"fingerprint": fp, "hellos": k} for fp, k in _ranked(self.ja3s)[:top_n]],
             "clients": {
-                "total": len(self.clients.rows) + self.clients.dropped_keys,
+                "total": self.clients.distinct(),
                 "top": [
                     {
                         "client": ip_text(*ip),
@@ -889,9 +931,9 @@ class AppLayer:
             dn = f.domain_names
             if len(dn) > 4 * COUNTER_CAP:
                 live = set(f.domains.counts)
-                for k, v in dn.items():
-                    if k not in live:
-                        v.release()
+                for dom_key, held in dn.items():
+                    if dom_key not in live:
+                        held.release()
                 f.domain_names = dn = {k: v for k, v in dn.items() if k in live}
             clients = f.clients
             for q, dom, c_key, length in zip(q_names, domains, q_clients, lengths, strict=True):
