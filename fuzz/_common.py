@@ -10,27 +10,20 @@ finding: libFuzzer writes the input to ``crash-*``/``timeout-*``/``oom-*``.
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import atheris
 
+# strict(): the type-exact comparison the C fast-path tests use, shared with them
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+from fastpath import strict
+
+__all__ = ["DEFAULT_OPTIONS", "main", "strict"]
+
 #: The libFuzzer options a plain run gets unless the command line sets them.
 DEFAULT_OPTIONS = ("-timeout=10", "-rss_limit_mb=2048")
-
-
-def strict(value: Any) -> Any:
-    """``value`` with the type of every part spelled out, dataclass instance dicts included,
-    so that two results compare equal only when they are the same down to their types."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__, strict(dict(vars(value))))
-    if isinstance(value, dict):
-        return ("dict", tuple((k, strict(v)) for k, v in value.items()))
-    if isinstance(value, (tuple, list)):
-        return (type(value).__name__, tuple(strict(v) for v in value))
-    return (type(value).__name__, value)
 
 
 def main(test_one_input: Callable[[bytes], None], max_len: int = 4096) -> None:
