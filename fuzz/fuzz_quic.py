@@ -27,19 +27,13 @@ from _common import main
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from quicgen import varint  # tests/ (on the path through _common)
+
 with atheris.instrument_imports(include=["netsift"]):
     from netsift import quic, tls
 
 DCID = bytes.fromhex("8394c8f03e515708")  # RFC 9001 §A.2
 SMALL_CRYPTO_BYTES = 512
-
-
-def _varint(v: int) -> bytes:
-    if v < 64:
-        return bytes([v])
-    if v < 16384:
-        return (v | 0x4000).to_bytes(2, "big")
-    return (v | 0x8000_0000).to_bytes(4, "big")
 
 
 def seal(payload: bytes, pn: int, version: int) -> bytes:
@@ -48,7 +42,7 @@ def seal(payload: bytes, pn: int, version: int) -> bytes:
     keys = quic.client_initial_keys(DCID, version)
     ptype = 0b00 if version == quic.QUIC_V1 else 0b01
     header = (bytes([0xC3 | ptype << 4]) + version.to_bytes(4, "big") + bytes([len(DCID)]) + DCID
-              + b"\x00" + b"\x00" + _varint(4 + len(payload) + 16) + pn.to_bytes(4, "big"))
+              + b"\x00" + b"\x00" + varint(4 + len(payload) + 16) + pn.to_bytes(4, "big"))
     nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")
     sealed = AESGCM(keys.key).encrypt(nonce, payload, header)
     enc = Cipher(algorithms.AES(keys.hp), modes.ECB()).encryptor()

@@ -29,6 +29,9 @@ from netsift.capture import CaptureReader
 from netsift.columns import LINK_TYPES
 from netsift.errors import NetsiftError
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+from quicgen import A2_CRYPTO_FRAME  # RFC 9001 §A.2's CRYPTO frame, shared with tests/test_quic.py
+
 REPO = Path(__file__).resolve().parents[1]
 MAX_CAPTURE_SEED = 4096
 PER_KIND = 40
@@ -49,14 +52,6 @@ PAYLOAD_SOURCES = (
     "dmachard-datasets-malicious-dns/dnscat2.pcap",
     "dmachard-datasets-malicious-dns/iodine.pcap",
 )
-# RFC 9001 §A.2: the CRYPTO frame carrying the example ClientHello.
-A2_CRYPTO_FRAME = bytes.fromhex(
-    "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e86804fe3a47f06a2b69484c"
-    "00000413011302010000c000000010000e00000b6578616d706c652e636f6dff01000100000a0008"
-    "0006001d0017001800100007000504616c706e000500050100000000003300260024001d00209370b2"
-    "c9caa47fbabaf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b0003020304000d0010000e"
-    "0403050306030203080408050806002d00020101001c00024001003900320408ffffffffffffffff0504"
-    "8000ffff07048000ffff0801100104800075300901100f088394c8f03e51570806048000ffff")
 
 
 def corpus_dir() -> Path:

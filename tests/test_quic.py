@@ -45,6 +45,7 @@ from netsift.quic import (
     read_datagram,
 )
 from netsift.tls import ja3, ja4
+from quicgen import A2_CRYPTO_FRAME, varint
 
 DCID = bytes.fromhex("8394c8f03e515708")
 UDP = 17
@@ -59,14 +60,6 @@ KEY_VECTORS = {
               "45b95e15235d6f45a6b19cbcb0294ba9"),
 }
 
-# RFC 9001 §A.2: the CRYPTO frame (offset 0, length 241) carrying the ClientHello.
-A2_CRYPTO_FRAME = bytes.fromhex(
-    "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e86804fe3a47f06a2b69484c"
-    "00000413011302010000c000000010000e00000b6578616d706c652e636f6dff01000100000a0008"
-    "0006001d0017001800100007000504616c706e000500050100000000003300260024001d00209370b2"
-    "c9caa47fbabaf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b0003020304000d0010000e"
-    "0403050306030203080408050806002d00020101001c00024001003900320408ffffffffffffffff0504"
-    "8000ffff07048000ffff0801100104800075300901100f088394c8f03e51570806048000ffff")
 # Unprotected headers (packet number 2, 4-byte encoding, Length 0x449e = 1182).
 A2_HEADER = {QUIC_V1: bytes.fromhex("c300000001088394c8f03e5157080000449e00000002"),
              QUIC_V2: bytes.fromhex("d36b3343cf088394c8f03e5157080000449e00000002")}
@@ -107,23 +100,15 @@ def initial(payload: bytes, *, pn: int = 0, dcid: bytes = DCID, version: int = Q
     """A protected client Initial carrying ``payload`` (padded to >= 20 bytes)."""
     payload = payload.ljust(20, b"\x00")
     ptype = 0b00 if version == QUIC_V1 else 0b01
-    length = _varint(4 + len(payload) + 16)
+    length = varint(4 + len(payload) + 16)
     header = (bytes([0xC3 | ptype << 4]) + version.to_bytes(4, "big") + bytes([len(dcid)]) + dcid
-              + bytes([len(scid)]) + scid + _varint(len(token)) + token + length
+              + bytes([len(scid)]) + scid + varint(len(token)) + token + length
               + pn.to_bytes(4, "big"))
     return protect(header, payload, dcid if key_dcid is None else key_dcid, version)
 
 
-def _varint(v: int) -> bytes:
-    if v < 64:
-        return bytes([v])
-    if v < 16384:
-        return (v | 0x4000).to_bytes(2, "big")
-    return (v | 0x8000_0000).to_bytes(4, "big")
-
-
 def crypto_frame(offset: int, data: bytes) -> bytes:
-    return b"\x06" + _varint(offset) + _varint(len(data)) + data
+    return b"\x06" + varint(offset) + varint(len(data)) + data
 
 
 def a2_packet(version: int = QUIC_V1) -> bytes:
@@ -190,7 +175,7 @@ def test_coalesced_packets_and_skipped_types() -> None:
     first = initial(crypto_frame(0, hello[:100]), pn=0)
     second = initial(b"\x01\x02\x05\x00\x00\x00" + crypto_frame(100, hello[100:]), pn=1)
     # A Handshake packet (v1 type 2) in between is skipped by its Length.
-    handshake = bytes([0xE0]) + (1).to_bytes(4, "big") + b"\x00\x00" + _varint(30) + bytes(30)
+    handshake = bytes([0xE0]) + (1).to_bytes(4, "big") + b"\x00\x00" + varint(30) + bytes(30)
     read = read_datagram(first + handshake + second + bytes(40))  # trailing zeros: padding
     assert read.anomalies == ()
     assert [p.packet_number for p in read.packets] == [0, 1]
