@@ -114,6 +114,61 @@ def test_tls_cut_change_cipher_spec_consumes_only_the_input(data: bytes) -> None
     assert tls.read_hello(data).consumed <= len(data)
 
 
+# fuzz_capture.py: a damaged gzip stream lost the records of the piece being decompressed
+# when the damage was hit (GzipFile.read1 drops its output with the exception), so the
+# default read size kept none of these 12 records and 64-byte reads kept all of them.
+GZIP_DAMAGED = bytes.fromhex(
+    "1f8b08003c3c3c000203bb7278d3422606165b060480a0c56b7387369f4763f0012121dfdede3cffffffff3c"
+    "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3f3c3c3c"
+    "3c3c3c7c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"
+    "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"
+    "3c3c3c3c3c3c3c3c3c3c3c000006ffffc33c3c3c3c3c3c3c3c3c3c3c01a658fb5a5997")
+
+
+def _records(path: str, chunk: int | None) -> list[tuple[int, ...]]:
+    reader = CaptureReader(path, **({} if chunk is None else {"chunk_bytes": chunk}))
+    with reader:
+        return [(int(b.caplen[i]), int(b.ts_ns[i])) for b in reader.batches() for i in range(len(b))]
+
+
+def test_damaged_gzip_keeps_every_record_before_the_damage_whatever_the_read_size(tmp_path: Any) -> None:
+    path = tmp_path / "damaged.pcap.gz"
+    path.write_bytes(GZIP_DAMAGED)
+    whole = _records(str(path), None)
+    assert len(whole) == 12
+    for chunk in (1, 7, 64, 4096):
+        assert _records(str(path), chunk) == whole
+
+
+def test_damaged_gzip_past_a_mebibyte_keeps_the_records_before_it(tmp_path: Any) -> None:
+    import gzip
+
+    frame = bytes(range(256)) * 4  # 1,024-byte records: 3,000 of them, about 3 MB decompressed
+    raw = pcap_header() + b"".join(pcap_record(frame, ts_sec=i) for i in range(3000))
+    packed = bytearray(gzip.compress(raw, compresslevel=1))
+    packed[len(packed) * 2 // 3] ^= 0xFF  # damage two thirds of the way in
+    path = tmp_path / "big.pcap.gz"
+    path.write_bytes(bytes(packed))
+    reader = CaptureReader(str(path))
+    with reader:
+        kept = sum(len(b) for b in reader.batches())
+    assert "gzip_stream_damaged" in [w.code for w in reader.warnings]
+    # every record decompressed before the damage is kept: the same records as reading
+    # the prefix zlib itself yields (byte by byte, up to its error) as a plain pcap
+    import zlib
+
+    d, out = zlib.decompressobj(31), bytearray()
+    for i in range(len(packed)):
+        try:
+            out += d.decompress(bytes(packed[i : i + 1]))
+        except zlib.error:
+            break
+    plain = tmp_path / "prefix.pcap"
+    plain.write_bytes(bytes(out))
+    assert kept == len(_records(str(plain), None))
+    assert kept > 1_000  # more than the first mebibyte
+
+
 # --------------------------------------------------------------------------- properties
 
 

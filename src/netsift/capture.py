@@ -206,6 +206,42 @@ def sniff_format(path: str) -> tuple[str, str | None]:
     raise NotACaptureError(f"{path}: not a pcap or pcapng capture (magic 0x{magic:08x})")
 
 
+def _gzip_prefix(path: str, skip: int, limit: int) -> bytes:
+    """Bytes ``skip`` to ``skip + limit`` of the longest decompressible prefix of a damaged gzip file.
+
+    Decompresses from the start (members one after another), feeding small pieces and
+    retrying a failing piece byte by byte from a copy of the decompressor, so the output
+    stops exactly where the damage is.  Only used once a stream has failed.
+    """
+    out = bytearray()
+    want = skip + limit
+    try:
+        with open(path, "rb") as f:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pending = b""
+            while len(out) < want:
+                piece = pending or f.read(4096)
+                pending = b""
+                if not piece:
+                    break
+                saved = d.copy()
+                try:
+                    out += d.decompress(piece)
+                except zlib.error:
+                    d = saved
+                    for i in range(len(piece)):
+                        try:
+                            out += d.decompress(piece[i : i + 1])
+                        except zlib.error:
+                            return bytes(out[skip:want])
+                if d.eof:  # the next gzip member, if any
+                    pending = d.unused_data
+                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    except OSError:
+        pass
+    return bytes(out[skip:want])
+
+
 class CaptureReader:
     """Stream one capture file as :class:`RecordBatch` objects.
 
@@ -329,6 +365,12 @@ class CaptureReader:
                 parts.append(piece)
                 got += len(piece)
         except (OSError, EOFError, zlib.error) as exc:
+            # GzipFile drops what the failing read1 call had decompressed: recover it
+            # byte-exactly, so the records before the damage are kept whatever the
+            # read sizes were (found by fuzz/fuzz_capture.py)
+            rescued = _gzip_prefix(self.path, self._unpacked + got, n - got)
+            parts.append(rescued)
+            got += len(rescued)
             self._read_failure(
                 "gzip_stream_damaged",
                 f"the gzip stream is damaged after {self._unpacked + got} decompressed bytes "
