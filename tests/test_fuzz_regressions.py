@@ -124,6 +124,15 @@ GZIP_DAMAGED = bytes.fromhex(
     "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"
     "3c3c3c3c3c3c3c3c3c3c3c000006ffffc33c3c3c3c3c3c3c3c3c3c3c01a658fb5a5997")
 
+# the same, in a member whose header sets a reserved flag bit (gzip ignores it, zlib would not)
+GZIP_DAMAGED_RESERVED_FLAG = bytes.fromhex(
+    "1f8b08213c3c3c000203bb7278d34226061606048081c56b7387339f4763f0012121dfdede3cffffffff3c3c"
+    "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3cff3c3c3c3c3c3c3c3c3c3c3c3c"
+    "3cff3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"
+    "3c3c3c3c3c3c3c3c1a2b434d3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"
+    "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c000006ffffc33c3c3c3c3c3c3c3c3c0126581a2b434dfb5a"
+    "5997")
+
 
 def _records(path: str, chunk: int | None) -> list[tuple[int, ...]]:
     reader = CaptureReader(path, **({} if chunk is None else {"chunk_bytes": chunk}))
@@ -131,11 +140,14 @@ def _records(path: str, chunk: int | None) -> list[tuple[int, ...]]:
         return [(int(b.caplen[i]), int(b.ts_ns[i])) for b in reader.batches() for i in range(len(b))]
 
 
-def test_damaged_gzip_keeps_every_record_before_the_damage_whatever_the_read_size(tmp_path: Any) -> None:
+@pytest.mark.parametrize(("data", "records"), [(GZIP_DAMAGED, 12), (GZIP_DAMAGED_RESERVED_FLAG, 14)])
+def test_damaged_gzip_keeps_every_record_before_the_damage_whatever_the_read_size(
+    tmp_path: Any, data: bytes, records: int
+) -> None:
     path = tmp_path / "damaged.pcap.gz"
-    path.write_bytes(GZIP_DAMAGED)
+    path.write_bytes(data)
     whole = _records(str(path), None)
-    assert len(whole) == 12
+    assert len(whole) == records
     for chunk in (1, 7, 64, 4096):
         assert _records(str(path), chunk) == whole
 
@@ -167,6 +179,20 @@ def test_damaged_gzip_past_a_mebibyte_keeps_the_records_before_it(tmp_path: Any)
     plain.write_bytes(bytes(out))
     assert kept == len(_records(str(plain), None))
     assert kept > 1_000  # more than the first mebibyte
+
+
+def test_damaged_gzip_in_a_later_member_keeps_the_earlier_members(tmp_path: Any) -> None:
+    import gzip
+
+    frame = bytes(200)
+    first = gzip.compress(pcap_header() + b"".join(pcap_record(frame, ts_sec=i) for i in range(50)))
+    second = bytearray(gzip.compress(b"".join(pcap_record(frame, ts_sec=100 + i) for i in range(50))))
+    second[3] |= 0x20  # a reserved flag bit: gzip reads on
+    second[-8] ^= 0xFF  # a CRC that does not match
+    path = tmp_path / "members.pcap.gz"
+    path.write_bytes(first + b"\x00" * 16 + bytes(second))  # zero padding between members
+    for chunk in (None, 64):
+        assert len(_records(str(path), chunk)) == 100  # both members' data; the CRC ends the stream
 
 
 # --------------------------------------------------------------------------- properties

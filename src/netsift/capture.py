@@ -206,39 +206,80 @@ def sniff_format(path: str) -> tuple[str, str | None]:
     raise NotACaptureError(f"{path}: not a pcap or pcapng capture (magic 0x{magic:08x})")
 
 
+def _gzip_header_end(buf: bytes, pos: int) -> int | None:
+    """End of the gzip member header at ``pos``, read as :mod:`gzip` reads it (reserved flag
+    bits and the header CRC are not checked); None when ``buf`` holds no header there."""
+    if buf[pos : pos + 2] != b"\x1f\x8b" or len(buf) < pos + 10 or buf[pos + 2] != 8:
+        return None
+    flag = buf[pos + 3]
+    p = pos + 10
+    if flag & 4:  # FEXTRA
+        if len(buf) < p + 2:
+            return None
+        p += 2 + int.from_bytes(buf[p : p + 2], "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flag & bit:
+            end = buf.find(b"\x00", p)
+            if end < 0:
+                return None
+            p = end + 1
+    if flag & 2:  # FHCRC
+        p += 2
+    return p if p <= len(buf) else None
+
+
 def _gzip_prefix(path: str, skip: int, limit: int) -> bytes:
     """Bytes ``skip`` to ``skip + limit`` of the longest decompressible prefix of a damaged gzip file.
 
-    Decompresses from the start (members one after another), feeding small pieces and
-    retrying a failing piece byte by byte from a copy of the decompressor, so the output
-    stops exactly where the damage is.  Only used once a stream has failed.
+    Decompresses as :class:`gzip.GzipFile` does (its header rules, raw deflate, members one
+    after another, zero padding between them), but retrying a failing piece byte by byte
+    from a copy of the decompressor, so the output stops exactly where the damage is.  A
+    member whose CRC or length does not match keeps its data and ends the stream.  Only
+    used once a stream has failed.
     """
-    out = bytearray()
-    want = skip + limit
     try:
         with open(path, "rb") as f:
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            pending = b""
-            while len(out) < want:
-                piece = pending or f.read(4096)
-                pending = b""
-                if not piece:
-                    break
-                saved = d.copy()
-                try:
-                    out += d.decompress(piece)
-                except zlib.error:
-                    d = saved
-                    for i in range(len(piece)):
-                        try:
-                            out += d.decompress(piece[i : i + 1])
-                        except zlib.error:
-                            return bytes(out[skip:want])
-                if d.eof:  # the next gzip member, if any
-                    pending = d.unused_data
-                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            buf = f.read()
     except OSError:
-        pass
+        return b""
+    out = bytearray()
+    want = skip + limit
+    pos = 0
+    while len(out) < want:
+        while pos < len(buf) and buf[pos] == 0:  # padding between members
+            pos += 1
+        start = _gzip_header_end(buf, pos)
+        if start is None:
+            break
+        d = zlib.decompressobj(-zlib.MAX_WBITS)
+        member = len(out)
+        p = start
+        while p < len(buf) and not d.eof and len(out) < want:
+            piece = buf[p : p + 4096]
+            saved = d.copy()
+            try:
+                out += d.decompress(piece)
+                p += len(piece) - len(d.unused_data)
+            except zlib.error:
+                d = saved
+                for i in range(len(piece)):
+                    try:
+                        out += d.decompress(piece[i : i + 1])
+                    except zlib.error:
+                        return bytes(out[skip:want])
+                    if d.eof:
+                        p += i + 1
+                        break
+                else:
+                    p += len(piece)
+        if not d.eof or len(out) >= want:
+            break
+        trailer = buf[p : p + 8]
+        data = bytes(out[member:])
+        if len(trailer) < 8 or int.from_bytes(trailer[:4], "little") != zlib.crc32(data) \
+                or int.from_bytes(trailer[4:], "little") != len(data) & 0xFFFFFFFF:
+            break
+        pos = p + 8
     return bytes(out[skip:want])
 
 
