@@ -111,8 +111,7 @@ def live(interfaces: tuple[str, ...], bpf: str | None, count: int, duration: flo
     if stream:
         from .detect.finding import ecs_alert
 
-        def on_stats(ev: dict[str, Any]) -> None:
-            _line(ev)
+        on_stats = _line
 
         def on_alert(f: dict[str, Any]) -> None:
             _line(ecs_alert(f))

@@ -27,10 +27,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .detect.finding import Severity
+
 __all__ = ["render_html", "write_html"]
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-_SEV_RANK = {name: len(SEVERITIES) - i for i, name in enumerate(SEVERITIES)}
+#: Most severe first, from netsift's one ordering of severities.
+SEVERITIES = tuple(s.label for s in sorted(Severity, reverse=True))
+_SEV_RANK = {s.label: int(s) + 1 for s in Severity}  # 0 is left for a severity the report does not know
 _SEV_COLOR = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#ea580c",
               "low": "#eab308", "info": "#6b7280"}  # fmt: skip
 _VERDICT_TEXT = {"good": "Good", "degraded": "Degraded", "poor": "Poor"}

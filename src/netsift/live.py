@@ -42,6 +42,7 @@ import numpy as np
 
 from .errors import NetsiftError, PrivilegeError, UsageError
 from .pcapng_writer import PcapngWriter
+from .pipeline import _iso
 
 #: Linux ARPHRD_* hardware types → pcap link types.
 ARPHRD_TO_LINKTYPE = {
@@ -80,7 +81,7 @@ _TIMESPEC = struct.Struct("=qq")
 class Frame:
     """A captured frame: bytes, original length, nanosecond time, interface index."""
 
-    __slots__ = ("csum_not_ready", "data", "iface", "sniffed_on", "ts_ns", "wirelen")
+    __slots__ = ("csum_not_ready", "data", "iface", "ts_ns", "wirelen")
 
     def __init__(self, data: bytes, wirelen: int, ts_ns: int, iface: int, csum_not_ready: bool = False) -> None:
         self.csum_not_ready = csum_not_ready
@@ -88,10 +89,6 @@ class Frame:
         self.wirelen = wirelen
         self.ts_ns = ts_ns
         self.iface = iface
-        self.sniffed_on: Any = None
-
-    def __bool__(self) -> bool:
-        return True
 
 
 class FrameBatch(list):  # type: ignore[type-arg]
@@ -102,7 +99,6 @@ class FrameBatch(list):  # type: ignore[type-arg]
 
 def _frame_socket_class() -> type:
     """A Scapy ``L2ListenSocket`` whose ``recv`` returns :class:`Frame` (built lazily: Scapy is slow to import)."""
-    import scapy.layers.inet6
     import scapy.layers.l2  # noqa: F401  (registers Ethernet & co. as link layers for the sockets)
     from scapy.arch.linux import L2ListenSocket
 
@@ -372,13 +368,11 @@ def run_live(opts: LiveOptions, on_stats: StatsSink | None = None, on_alert: Ale
         raise UsageError(f"--snaplen must be 64 to {DEFAULT_SNAPLEN}, got {opts.snaplen}")
     if not 1 <= opts.buffer_mb <= 1024:
         raise UsageError(f"--buffer-mb must be 1 to 1024, got {opts.buffer_mb:g}")
-    interfaces = open_interfaces(opts.interfaces, opts.bpf, opts.promisc, opts.snaplen,
-                                 int(opts.buffer_mb * 1024 * 1024))
     rotate = int(opts.rotate_mb * 1_000_000) if opts.rotate_mb else None
     if rotate is not None and not opts.write:
-        for itf in interfaces:
-            itf.sock.close()
         raise UsageError("--rotate-mb needs -w FILE (the files to rotate)")
+    interfaces = open_interfaces(opts.interfaces, opts.bpf, opts.promisc, opts.snaplen,
+                                 int(opts.buffer_mb * 1024 * 1024))
     try:
         spool = Spool(opts.write, rotate, interfaces, opts.bpf, opts.snaplen)
     except BaseException:
@@ -556,11 +550,9 @@ def _stats_event(state: LiveState, interfaces: list[InterfaceState], rolling: Ro
     }
 
 
-_SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
 def _interim_alerts(files: list[str], opts: LiveOptions, state: LiveState, on_alert: AlertSink,
                     warn: Callable[[str], None] | None) -> None:
+    from .detect import Severity
     from .pipeline import analyze
 
     try:
@@ -571,7 +563,7 @@ def _interim_alerts(files: list[str], opts: LiveOptions, state: LiveState, on_al
         return
     for f in rep.data.get("findings", {}).get("items", []):
         seen = state.alerts.get(f["id"])
-        if seen is None or _SEVERITY_RANK[f["severity"]] > _SEVERITY_RANK[seen]:
+        if seen is None or Severity.parse(f["severity"]) > Severity.parse(seen):
             state.alerts[f["id"]] = f["severity"]
             on_alert(f)
 
@@ -598,9 +590,3 @@ def live_section(opts: LiveOptions, spool: Spool, state: LiveState,
         "interim_analysis_s": round(state.interim_s, 3),
         "alerts_emitted": len(state.alerts),
     }
-
-
-def _iso(ns: int) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
