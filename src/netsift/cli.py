@@ -7,12 +7,13 @@ Every failure a user can cause ends here as one sentence on stderr and an
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -21,7 +22,26 @@ from .errors import EXIT_CODES_HELP, ExitCode, NetsiftError, OutputError
 from .pipeline import ENGINES, FLOW_ENGINES
 
 
+class _Commands(click.Group):
+    """The command group; the commands that capture or send (live, craft, scan) live in
+    their own modules, imported only when one of them runs or help lists them (they pull
+    in Scapy's socket layer and craft's tables, about 50 ms every other command skips)."""
+
+    lazy: ClassVar[dict[str, str]] = {"live": "cli_live", "craft": "cli_craft", "scan": "cli_scan"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = self.lazy.get(name)
+        if module is None:
+            return super().get_command(ctx, name)
+        command: click.Command = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        return command
+
+
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
@@ -390,17 +410,6 @@ def schema() -> None:
     from .report import report_schema
 
     click.echo(json.dumps(report_schema(), indent=2))
-
-
-def _add_active_commands() -> None:
-    """Commands that capture or send (live, craft, scan) live in their own modules."""
-    from .cli_active import craft, live, scan
-
-    for command in (live, craft, scan):
-        cli.add_command(command)
-
-
-_add_active_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
