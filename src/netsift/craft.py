@@ -493,6 +493,18 @@ def _checked(cls: type, name: str, fld: Any, values: Sequence[Any], ends_only: b
             _check_value(cls, name, fld, v)
 
 
+def _range_values(cls: type, name: str, fld: Any, first: int, last: int, step: int, limit: int,
+                  what: str) -> range:
+    """A fuzzed range of a numeric field (command line or spec file), within --max-packets, ends checked."""
+    where = f"{cls.__name__}.{name}"
+    r = _range(first, last, step, where)
+    if len(r) > limit:
+        raise UsageError(f"{where}: {what} holds {len(r)} values, more than the {limit} packets "
+                         "allowed (--max-packets)")
+    _checked(cls, name, fld, r, ends_only=True)
+    return r
+
+
 def _field_from_text(cls: type, name: str, text: str, literal: bool, limit: int,
                      separator: str = ",") -> FieldSpec:
     """A field value as typed on the command line (``ttl=1..30``, ``dport=22,80``, ``load='a,b'``)."""
@@ -510,11 +522,8 @@ def _field_from_text(cls: type, name: str, text: str, literal: bool, limit: int,
         m = _RANGE_RE.match(item) if listable and kind == "number" else None
         if m:
             step = _parse_int(m.group(3)) if m.group(3) else 1
-            r = _range(_parse_int(m.group(1)), _parse_int(m.group(2)), step, f"{cls.__name__}.{name}")
-            if len(r) > limit:
-                raise UsageError(f"{cls.__name__}.{name}: the range {item} holds {len(r)} values, more "
-                                 f"than the {limit} packets allowed (--max-packets)")
-            _checked(cls, name, fld, r, ends_only=True)
+            r = _range_values(cls, name, fld, _parse_int(m.group(1)), _parse_int(m.group(2)), step, limit,
+                              f"the range {item}")
             if len(items) == 1:
                 return FieldSpec(name, kind, r, cls.__name__)
             values.extend(r)
@@ -556,11 +565,7 @@ def _field_from_data(cls: type, name: str, value: Any, limit: int) -> FieldSpec:
             step = bounds[2]
         if kind != "number":
             raise UsageError(f"{where}: a range needs a numeric field")
-        r = _range(bounds[0], bounds[1], step, where)
-        if len(r) > limit:
-            raise UsageError(f"{where}: the range holds {len(r)} values, more than the {limit} packets "
-                             "allowed (--max-packets)")
-        _checked(cls, name, fld, r, ends_only=True)
+        r = _range_values(cls, name, fld, bounds[0], bounds[1], step, limit, "the range")
         return FieldSpec(name, kind, r, cls.__name__)
     items = value if isinstance(value, list) else [value]
     if not items:

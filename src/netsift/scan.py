@@ -243,6 +243,11 @@ def check_privilege() -> None:
     s.close()
 
 
+def _key(probe: Any) -> tuple[str, int]:
+    """A probe's (target, port): how results are kept, and how answers find them."""
+    return probe.dst, int(probe.dport)
+
+
 SendReceive = Callable[..., tuple[Any, Any]]
 Send = Callable[..., Any]
 
@@ -263,8 +268,7 @@ def run_scan(plan: ScanPlan, sr: SendReceive | None = None, send: Send | None = 
     result = ScanResult(plan, started=time.time())
     probes = build_probes(plan)
     for pr in probes:
-        key = (pr.dst, int(pr[TCP].dport))
-        result.results[key] = PortResult(host=pr.dst, port=key[1])
+        result.results[_key(pr)] = PortResult(host=pr.dst, port=int(pr.dport))
     inter = 1.0 / plan.rate
     pending = probes
     kwargs: dict[str, Any] = {"verbose": 0}
@@ -284,11 +288,11 @@ def run_scan(plan: ScanPlan, sr: SendReceive | None = None, send: Send | None = 
             if round_no:
                 result.retransmissions += len(pending)
             for pr in pending:
-                result.results[(pr.dst, int(pr[TCP].dport))].tries += 1
+                result.results[_key(pr)].tries += 1
             ans, unans = sr(pending, inter=inter, timeout=plan.timeout, **kwargs)
             rsts = []
             for snd, rcv in ans:
-                r = result.results[(snd.dst, int(snd[TCP].dport))]
+                r = result.results[_key(snd)]
                 state, reason, ttl = classify(rcv)
                 r.state, r.reason, r.reason_ttl = state, reason, ttl
                 sent_at = getattr(snd, "sent_time", None)
@@ -328,7 +332,7 @@ def dry_run(plan: ScanPlan, path: str) -> ScanResult:
                            comment=f"probe {i + 1}/{len(probes)}: SYN to {pr.dst} port {pr.dport}")
         w.flush()
     for pr in probes:
-        result.results[(pr.dst, int(pr.dport))] = PortResult(host=pr.dst, port=int(pr.dport),
-                                                             state="unknown", reason="not-sent")
+        result.results[_key(pr)] = PortResult(host=pr.dst, port=int(pr.dport), state="unknown",
+                                              reason="not-sent")
     result.elapsed_s = time.time() - result.started
     return result
