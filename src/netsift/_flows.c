@@ -133,6 +133,7 @@ typedef struct {
     uint64_t seed;
     PyObject *cid_seed; /* int: Community ID seed, appended to every record */
     int vlan_in_key;
+    int auto_sweep; /* sweep (from the least recently active, stopping at a live one) after update */
     uint8_t server_ports[65536];
     int64_t tcp_ns, udp_ns, icmp_ns, other_ns, attempt_ns, close_ns, active_ns;
     int64_t now;
@@ -576,6 +577,23 @@ static int sweep(Table *t) {
             int reason = expired_before(t, f, t->now, f->key.proto, 0, 0);
             if (reason < 0) break;
             if (finish_flow(t, i, reason) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every flow expired at t->now ends, wherever it stands in its list: with timestamps out
+   of order (or per-protocol timeouts within one list) a list is not sorted by deadline,
+   and what sweep() stops at would depend on which other flows share the table. */
+static int sweep_all(Table *t) {
+    for (int c = 0; c < N_CLS; c++) {
+        uint32_t i = t->head[c];
+        while (i != NIL) {
+            uint32_t next = t->flows[i].next;
+            Flow *f = &t->flows[i];
+            int reason = expired_before(t, f, t->now, f->key.proto, 0, 0);
+            if (reason >= 0 && finish_flow(t, i, reason) < 0) return -1;
+            i = next;
         }
     }
     return 0;
@@ -1105,7 +1123,7 @@ static PyObject *Table_update(Table *t, PyObject *args) {
                    seen_out ? &seen_out[i] : &scratch[1]) < 0)
             goto done;
     }
-    if (!reassembled && sweep(t) < 0) goto done;
+    if (!reassembled && t->auto_sweep && sweep(t) < 0) goto done;
     result = Py_NewRef(Py_None);
 done:
     for (int k = 0; k < n_ov; k++) PyBuffer_Release(&ov[k]);
@@ -1128,6 +1146,21 @@ static PyObject *Table_finish(Table *t, PyObject *args) {
         }
     }
     return PyLong_FromUnsignedLongLong(t->live);
+}
+
+static PyObject *Table_advance(Table *t, PyObject *args) {
+    long long ts;
+    if (!PyArg_ParseTuple(args, "L", &ts)) return NULL;
+    if (ts > t->now) t->now = ts;
+    if (sweep_all(t) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Table_set_auto_sweep(Table *t, PyObject *args) {
+    int flag;
+    if (!PyArg_ParseTuple(args, "p", &flag)) return NULL;
+    t->auto_sweep = flag;
+    Py_RETURN_NONE;
 }
 
 static PyObject *Table_drain(Table *t, PyObject *Py_UNUSED(ignored)) {
@@ -1185,6 +1218,7 @@ static int Table_init(Table *t, PyObject *args, PyObject *kwds) {
     if (!ok) return -1;
     t->max_flows = (uint64_t)max_flows;
     t->vlan_in_key = vlan_in_key;
+    t->auto_sweep = 1;
     Py_XSETREF(t->cid_seed, PyLong_FromLong(cid_seed));
     if (t->cid_seed == NULL) return -1;
     t->seed = fmix64(seed ^ 0x243F6A8885A308D3ULL);
@@ -1217,6 +1251,10 @@ static PyMethodDef Table_methods[] = {
     {"finish", (PyCFunction)Table_finish, METH_VARARGS,
      "finish([limit]): end of capture: live flows end (at most limit of them); returns how many "
      "are still live."},
+    {"advance", (PyCFunction)Table_advance, METH_VARARGS,
+     "advance(ts): the clock reaches ts (if later) and every flow expired by then ends."},
+    {"set_auto_sweep", (PyCFunction)Table_set_auto_sweep, METH_VARARGS,
+     "set_auto_sweep(flag): whether update() ends flows idle past their timeouts (default true)."},
     {"drain", (PyCFunction)Table_drain, METH_NOARGS,
      "The raw tuples of the flows finished since the last call, in the order they ended."},
     {"counters", (PyCFunction)Table_counters, METH_NOARGS,

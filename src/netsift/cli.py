@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import time
@@ -112,12 +113,20 @@ def cli() -> None:
 @click.option("--fail-on", "fail_on", metavar="SEVERITY",
               help="Exit with code 10 when a finding is at least this severe: info, low, medium, high, "
                    "critical.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 1024), default=None, metavar="N",
+              help="Worker processes [default: the number of cores; inputs under 4 MiB are read in one "
+                   "process]. Work is split by address pair; the report is the same for every N.")
+@click.option("--dask-scheduler", "dask_scheduler", metavar="ADDRESS",
+              help="Run the workers on a Dask cluster (tcp://host:8786; needs the dask extra). The "
+                   "captures (and --config) must be readable at the same paths on every worker; "
+                   "--jobs defaults to the cluster's threads.")
 def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: int,
             as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool, no_app: bool,
             flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,
             icmp_timeout: float, active_timeout: float, no_vlan_key: bool, report_flows: int,
             config_path: str | None, no_detect: bool, alerts_path: str | None, html_path: str | None,
-            evidence_dir: str | None, fail_on: str | None) -> None:
+            evidence_dir: str | None, fail_on: str | None, jobs: int | None,
+            dask_scheduler: str | None) -> None:
     """Read captures, build flows, read DNS/TLS/HTTP, run the detectors and report.
 
     CAPTURE may be a pcap or pcapng file (optionally gzip-compressed), a glob
@@ -140,6 +149,8 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
       netsift analyze capture.pcap --alerts alerts.ndjson --fail-on high -q
       netsift analyze capture.pcap --config netsift.toml --json | jq '.findings.items[]'
       netsift analyze capture.pcap --html report.html --evidence-dir evidence/
+      netsift analyze week/ --jobs 8 -o week.json
+      netsift analyze /shared/pcaps/ --dask-scheduler tcp://scheduler:8786 -o report.json
     """
     from .detect import Severity
     from .flows import FlowConfig
@@ -190,13 +201,58 @@ def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: i
             bar.update(task, completed=done, total=total, packets=packets,
                        rate=f"{packets / el:,.0f} pkt/s" if el > 0 else "")
 
-        with bar:
-            report = run(captures, engine=engine, top_n=top_n, progress=progress, warn=warn, **flow_args)
+    split = _split_run(captures, jobs, dask_scheduler)
+    if split is not None or dask_scheduler is not None:
+        from .parallel import analyze_split
+        from .pipeline import RunOptions
+
+        opts = RunOptions(engine=engine, top_n=top_n, **flow_args)
+
+        def run_split(paths: Any, progress: Any = None, warn: Any = None, **_: Any) -> Any:
+            return analyze_split(paths, opts, jobs=split, scheduler=dask_scheduler, progress=progress,
+                                 warn=warn)  # fmt: skip
+
+        runner: Any = run_split
     else:
-        report = run(captures, engine=engine, top_n=top_n, warn=warn, **flow_args)
+        runner = run
+    if show_progress:
+        with bar:
+            report = runner(captures, engine=engine, top_n=top_n, progress=progress, warn=warn, **flow_args)
+    else:
+        report = runner(captures, engine=engine, top_n=top_n, warn=warn, **flow_args)
     emit_report(report, output=output, alerts_path=alerts_path, as_json=as_json, quiet=quiet,
                 flows_path=flows_path, threshold=threshold, html_path=html_path, evidence_dir=evidence_dir,
                 warn=warn)
+
+
+#: below this much input, a run is not split (starting workers would cost more than it saves)
+SPLIT_MIN_BYTES = 4 << 20
+
+
+def _split_run(captures: tuple[str, ...], jobs: int | None, scheduler: str | None) -> int | None:
+    """How many workers to split the run over (None: run in this process)."""
+    if scheduler is not None:
+        return jobs
+    if jobs == 1:
+        return None
+    if jobs is None:
+        from .parallel import default_jobs
+
+        jobs = default_jobs()
+        if jobs > 1 and _input_bytes(captures) < SPLIT_MIN_BYTES:
+            return None
+    return jobs if jobs > 1 else None
+
+
+def _input_bytes(captures: tuple[str, ...]) -> int:
+    """The size of the inputs (0 when they cannot be listed: the run reports why)."""
+    from .errors import NetsiftError
+    from .pipeline import expand_inputs
+
+    try:
+        return sum(os.path.getsize(f) for f in expand_inputs(captures).files)
+    except (NetsiftError, OSError):
+        return 0
 
 
 def emit_report(report: Any, output: str | None, alerts_path: str | None, as_json: bool, quiet: bool,

@@ -438,6 +438,16 @@ class FragmentTracker:
             self._expire(int(cols.ts_ns[-1]))
         return out
 
+    def expire(self, now_ns: int) -> None:
+        """Drop the trains that timed out by ``now_ns`` (the pipeline calls it after every read batch)."""
+        if self._trains:
+            self._expire(now_ns)
+
+    @property
+    def live(self) -> tuple[int, int]:
+        """(trains being reassembled, bytes they hold)."""
+        return len(self._trains), self._bytes
+
     def finish(self) -> None:
         """End of capture: every live train is incomplete; count and drop them."""
         while self._trains:

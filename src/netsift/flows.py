@@ -711,6 +711,8 @@ class FlowTable:
         self.expired: dict[str, int] = dict.fromkeys(EXPIRATIONS, 0)
         self.flows_created = 0
         self.peak_flows = 0
+        #: end idle flows after each update (the pipeline calls :meth:`advance` instead)
+        self.auto_sweep = True
 
     # -- public API -----------------------------------------------------------------
     @property
@@ -739,7 +741,8 @@ class FlowTable:
         self.skipped["fragment"] += int(np.count_nonzero(frag))
         rows = np.flatnonzero(ip_rows & ~frag) + start
         self._rows(cols, batch, rows, 0, None, out)
-        self._sweep()
+        if self.auto_sweep:
+            self._sweep()
 
     def update_reassembled(
         self,
@@ -755,6 +758,28 @@ class FlowTable:
         ipv = cols.ip_version[start:stop]
         rows = np.flatnonzero((ipv == 4) | (ipv == 6)) + start
         self._rows(cols, batch, rows, 1, frames, out)
+
+    def advance(self, ts_ns: int) -> None:
+        """The clock reaches ``ts_ns`` (when later than it is): flows idle past their timeouts end.
+
+        The pipeline turns :attr:`auto_sweep` off and calls this at the end of
+        every read batch with the batch's latest IP timestamp, so that when a
+        run is split by address pair (:mod:`netsift.partition`) each worker's
+        flows expire in the batch they would in one process.
+        """
+        if ts_ns > self._now:
+            self._now = ts_ns
+        # Every expired flow, not just those ahead of the first live one in LRU order:
+        # with timestamps out of order (or per-protocol timeouts within one list) a
+        # list is not sorted by deadline, and where the LRU sweep stops would depend
+        # on which other flows share the table.
+        now = self._now
+        for lru in self._lru:
+            for f in list(lru.values()):
+                reason = self._expired_before(f, now, f.proto, 0, 0, 0, 0, 0)
+                if reason is not None:
+                    self._remove(f)
+                    self._emit(f, reason)
 
     def finish(self, limit: int | None = None) -> int:
         """End of capture: live flows end (``closed`` if their close completed, else ``end_of_capture``).

@@ -69,6 +69,7 @@ class CFlowTable:
         )  # fmt: skip
         seed = int.from_bytes(os.urandom(8), "little")
         self._arrays: dict[int, tuple[PacketColumns, tuple[np.ndarray[Any, Any], ...]]] = {}
+        self._auto_sweep = True
         self._table: Any = _flows.Table(
             c.max_flows, c.vlan_in_key, bytes(bitmap), timeouts, seed, c.community_id_seed
         )
@@ -147,6 +148,20 @@ class CFlowTable:
             -1 if stop is None else stop,
             *((out.fid, out.seen) if out is not None else ()),
         )
+
+    def advance(self, ts_ns: int) -> None:
+        """The clock reaches ``ts_ns`` (when later than it is): every flow expired by then ends."""
+        self._table.advance(ts_ns)
+
+    @property
+    def auto_sweep(self) -> bool:
+        return self._auto_sweep
+
+    @auto_sweep.setter
+    def auto_sweep(self, flag: bool) -> None:
+        """Whether :meth:`update` ends flows idle past their timeouts (the pipeline calls :meth:`advance` instead)."""
+        self._auto_sweep = flag
+        self._table.set_auto_sweep(flag)
 
     def finish(self, limit: int | None = None) -> int:
         """End of capture: live flows end, at most ``limit`` per call; returns how many are still live."""

@@ -28,7 +28,7 @@ from .defrag import FragmentTracker, Reassembled
 from .detect import Detectors, FinishContext
 from .errors import InputNotFoundError, InputUnreadableError, NetsiftError, UsageError
 from .flow_summary import FlowSummary
-from .flows import RAW_FIELDS, FlowConfig, FlowOut, FlowRecord, FlowTable
+from .flows import EXPIRATIONS, RAW_FIELDS, SKIP_REASONS, FlowConfig, FlowOut, FlowRecord, FlowTable
 from .quality import verdict
 from .report import SCHEMA_VERSION, Report
 from .stats import TrafficStats
@@ -202,6 +202,58 @@ def _few_gc_passes() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+@dataclass
+class RunOptions:
+    """What a run does, apart from its inputs (sent to every worker of a split run)."""
+
+    engine: str = "fast"
+    top_n: int = 20
+    flows: bool = True
+    flow_config: FlowConfig | None = None
+    flow_engine: str = "auto"
+    flows_path: str | None = None
+    report_flows: int = 1000
+    app: bool = True
+    detect: bool = True
+    config_path: str | None = None
+
+
+@dataclass
+class FileResult:
+    """One input file as one worker read it: the reader's findings and the worker's share of packets."""
+
+    meta: dict[str, Any]
+    figures: _FileFigures
+    warnings: list[str]
+
+
+@dataclass
+class Partial:
+    """The mergeable state of one run over the inputs, or of one worker's share of them.
+
+    :func:`merge_partials` adds workers' partials; :func:`assemble` turns one
+    into the report.  A run in one process is a single partial, so both paths
+    render the same state the same way.
+    """
+
+    files: list[FileResult]
+    stats: TrafficStats
+    interrupted: bool = False
+    #: one row per read batch: live flows, fragment trains and their bytes after it
+    gauges: list[tuple[int, int, int]] = field(default_factory=list)
+    flow_engine: str | None = None
+    flow_config: FlowConfig | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    expired: dict[str, int] = field(default_factory=dict)
+    summary: FlowSummary | None = None
+    fragments: FragmentTracker | None = None
+    app: AppLayer | None = None
+    detectors: Detectors | None = None
+    exported: int = 0
+    #: a worker's spill of its finished flows, for the parent to write in order (split runs with --flows)
+    spill: str | None = None
+
+
 def _analyze(
     paths: Iterable[str],
     engine: str,
@@ -218,50 +270,104 @@ def _analyze(
     config_path: str | None,
     detectors: Detectors | None = None,
 ) -> Report:
-    decode = _decoder(engine)
+    opts = RunOptions(engine, top_n, flows, flow_config, flow_engine, flows_path, report_flows, app,
+                      detect, config_path)  # fmt: skip
+    _decoder(engine)  # an unknown engine is an error before any input is looked at
     if detectors is None and detect:
         detectors = Detectors.from_file(config_path)
     plan = expand_inputs(paths)
-    if report_flows < 0:
-        raise UsageError(f"--report-flows must be 0 or more, got {report_flows}")
+    check_options(opts)
     started = time.monotonic()
-    total_bytes = sum(os.path.getsize(f) for f in plan.files)
+    part = run_part(plan.files, opts, progress=progress, warn=warn, detectors=detectors)
+    return assemble(part, plan, opts, time.monotonic() - started)
+
+
+def check_options(opts: RunOptions) -> None:
+    """Errors in the options that no input is needed to find."""
+    _decoder(opts.engine)
+    if opts.report_flows < 0:
+        raise UsageError(f"--report-flows must be 0 or more, got {opts.report_flows}")
+    if opts.flows:
+        _flow_table(opts.flow_config or FlowConfig(), opts.flow_engine)
+
+
+def run_part(
+    files: list[str],
+    opts: RunOptions,
+    part: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
+    detectors: Detectors | None = None,
+    stop: Callable[[], bool] | None = None,
+    spill: str | None = None,
+) -> Partial:
+    """Read ``files`` and return the run's mergeable state.
+
+    With ``part = (k, n)`` this is worker ``k`` of ``n`` (:mod:`netsift.partition`):
+    it reads every packet, counts statistics over every n-th read batch, and
+    keeps for the flow stage the packets whose address pair is its own.  Its
+    finished flows go to the pickle file ``spill`` (when flows are exported)
+    for the parent to write in the order one process would have.  ``stop``
+    is polled after every batch (a split run's Ctrl-C).
+    """
+    decode = _decoder(opts.engine)
+    if detectors is None and opts.detect:
+        detectors = Detectors.from_file(opts.config_path)
+    total_bytes = sum(os.path.getsize(f) for f in files)
     done_bytes = 0
     stats = TrafficStats()
-    inputs: list[dict[str, Any]] = []
+    results: list[FileResult] = []
     interrupted = False
     sessions: _Sessions | None = None
-    if flows:
+    if opts.flows:
         from .flow_export import FlowWriter
 
-        config = flow_config or FlowConfig()
-        table, used = _flow_table(config, flow_engine)
-        writer = FlowWriter(flows_path, inputs=plan.files) if flows_path else None
+        config = opts.flow_config or FlowConfig()
+        table, used = _flow_table(config, opts.flow_engine)
+        if spill is not None:
+            writer: Any = _Spill(spill)
+        elif opts.flows_path:
+            writer = FlowWriter(opts.flows_path, inputs=files)
+        else:
+            writer = None
         sessions = _Sessions(
-            table, used, FragmentTracker(), FlowSummary(max(top_n, report_flows)), writer, decode,
-            AppLayer() if app else None, detectors,
+            table, used, FragmentTracker(), FlowSummary(max(opts.top_n, opts.report_flows)), writer,
+            decode, AppLayer() if opts.app else None, detectors,
         )
+    k, n = part if part is not None else (0, 1)
+    seq = 0
     try:
-        for index, path in enumerate(plan.files):
+        for index, path in enumerate(files):
             file_stats = _FileFigures()
             reader = CaptureReader(path, file_index=index)
             try:
                 with reader:
                     for batch in reader.batches():
                         cols = decode(batch)
-                        stats.update(cols, batch)
-                        file_stats.update(batch)
+                        owner = seq % n == k
+                        seq += 1
+                        if owner:
+                            stats.update(cols, batch)
+                            file_stats.update(batch)
+                        else:
+                            stats.carry(cols, batch)
                         if sessions is not None:
-                            sessions.update(cols, batch)
+                            if n == 1:
+                                sessions.update(cols, batch)
+                            else:
+                                _update_share(sessions, cols, batch, k, n, owner)
                         if progress is not None:
                             progress(done_bytes + reader.position(), total_bytes, stats.packets)
+                        if stop is not None and stop():
+                            raise KeyboardInterrupt
             except KeyboardInterrupt:
                 interrupted = True
             done_bytes += reader.info.file_bytes
-            for w in reader.warnings:
-                if warn is not None:
-                    warn(f"{path}: {w.message}")
-            inputs.append(_input_section(reader, file_stats))
+            messages = [f"{path}: {w.message}" for w in reader.warnings]
+            if warn is not None:
+                for m in messages:
+                    warn(m)
+            results.append(FileResult(_reader_meta(reader), file_stats, messages))
             if interrupted:
                 break
         if sessions is not None:
@@ -270,34 +376,179 @@ def _analyze(
         if sessions is not None and sessions.writer is not None:
             sessions.writer.abort()
         raise
-    elapsed = time.monotonic() - started
+    out = Partial(files=results, stats=stats, interrupted=interrupted, detectors=detectors)
+    if sessions is not None:
+        t = sessions.table
+        out.gauges = sessions.gauges
+        out.flow_engine = sessions.engine
+        out.flow_config = t.config
+        out.skipped = dict(t.skipped)
+        out.expired = dict(t.expired)
+        out.summary = sessions.summary
+        out.fragments = sessions.fragments
+        out.app = sessions.app
+        out.exported = sessions.writer.written if sessions.writer is not None else 0
+        out.spill = spill
+        sessions.release()
+    return out
+
+
+def _update_share(sessions: _Sessions, cols: PacketColumns, batch: RecordBatch, k: int, n: int,
+                  owner: bool) -> None:  # fmt: skip
+    """Feed worker ``k`` of ``n`` its rows of a batch, on the whole batch's clock."""
+    from .partition import rows_of, take_batch, take_columns
+
+    clock = _clock(cols)
+    rows = rows_of(cols, k, n, owner)
+    if rows is None:
+        sessions.update(cols, batch, clock)
+    elif len(rows):
+        sessions.update(take_columns(cols, rows), take_batch(batch, rows), clock)
+    else:
+        sessions.tick(clock)
+
+
+def _clock(cols: PacketColumns) -> tuple[int | None, int | None]:
+    """A batch's clocks: its latest IP timestamp (flows) and its last row's (fragments)."""
+    if not len(cols):
+        return None, None
+    ip = cols.ip_version > 0
+    return (int(cols.ts_ns[ip].max()) if ip.any() else None), int(cols.ts_ns[-1])
+
+
+def merge_partials(parts: list[Partial]) -> Partial:
+    """Add the partials of a split run's workers (in worker order) into the first."""
+    out = parts[0]
+    for p in parts[1:]:
+        out.interrupted |= p.interrupted
+        if len(p.files) > len(out.files):  # an interrupted worker read less
+            out.files.extend(p.files[len(out.files):])
+            for f in p.files[len(out.files) - len(p.files):]:
+                f.figures = _FileFigures()
+        for mine, theirs in zip(out.files, p.files, strict=False):
+            mine.figures.merge(theirs.figures)
+        out.stats.merge(p.stats)
+        if len(p.gauges) > len(out.gauges):
+            out.gauges.extend([(0, 0, 0)] * (len(p.gauges) - len(out.gauges)))
+        for i, g in enumerate(p.gauges):
+            a = out.gauges[i]
+            out.gauges[i] = (a[0] + g[0], a[1] + g[1], a[2] + g[2])
+        for name in ("skipped", "expired"):
+            mine_d, theirs_d = getattr(out, name), getattr(p, name)
+            for key, v in theirs_d.items():
+                mine_d[key] = mine_d.get(key, 0) + v
+        if out.summary is not None and p.summary is not None:
+            out.summary.merge(p.summary)
+        if out.fragments is not None and p.fragments is not None:
+            out.fragments.merge(p.fragments)
+        if out.app is not None and p.app is not None:
+            out.app.merge(p.app)
+        if out.detectors is not None and p.detectors is not None:
+            out.detectors.merge(p.detectors)
+        out.exported += p.exported
+    return out
+
+
+def assemble(part: Partial, plan: InputPlan, opts: RunOptions, elapsed: float, workers: int = 1,
+             runner: str = "process") -> Report:  # fmt: skip
+    """The report of a run's (merged) state."""
+    stats = part.stats
+    inputs = [_input_section(f.meta, f.figures) for f in part.files]
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "netsift", "version": __version__},
         "run": {
             "generated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-            "engine": engine,
+            "engine": opts.engine,
             "elapsed_s": round(elapsed, 3),
             "packets_per_s": round(stats.packets / elapsed) if elapsed > 0 else None,
-            "partial": interrupted,
+            "partial": part.interrupted,
+            "workers": workers,
+            "runner": runner,
         },
         "inputs": inputs,
         "skipped_inputs": plan.skipped,
         "capture": _capture_section(stats, inputs),
     }
     data["quality"] = verdict(stats, inputs)
-    data.update(stats.to_report(top_n))
-    if sessions is not None:
-        data["flows"] = sessions.flows_section(top_n, report_flows, flows_path)
-        data["fragments"] = sessions.fragments.summary()
-        if sessions.app is not None:
-            data.update(sessions.app.sections(top_n))
-    if detectors is not None:
-        ctx = FinishContext(data, sessions.fragments if sessions is not None else None, list(plan.files))
-        findings = detectors.finish(ctx)
-        data["findings"] = detectors.section(findings, list(plan.files))
-        data["findings"]["inputs_seen"] = {"flows": flows, "app": flows and app}
+    data.update(stats.to_report(opts.top_n))
+    if part.summary is not None and part.fragments is not None:
+        peaks = np.asarray(part.gauges, dtype=np.int64).reshape(-1, 3).max(axis=0, initial=0)
+        part.fragments.counters["peak_trains"] = int(peaks[1])
+        part.fragments.counters["peak_bytes"] = int(peaks[2])
+        data["flows"] = _flows_section(part, int(peaks[0]), opts)
+        data["fragments"] = part.fragments.summary()
+        if part.app is not None:
+            data.update(part.app.sections(opts.top_n))
+    if part.detectors is not None:
+        ctx = FinishContext(data, part.fragments, list(plan.files))
+        findings = part.detectors.finish(ctx)
+        data["findings"] = part.detectors.section(findings, list(plan.files))
+        data["findings"]["inputs_seen"] = {"flows": opts.flows, "app": opts.flows and opts.app}
     return Report(data)
+
+
+def _flows_section(part: Partial, peak_live: int, opts: RunOptions) -> dict[str, Any]:
+    s, c, top_n = part.summary, part.flow_config, opts.top_n
+    assert s is not None and c is not None
+    # the largest flows by bytes up to report_flows, and every flow the top lists name;
+    # each record rendered once (its uid and Community ID are hashes)
+    records = _union(s.top_bytes[: max(opts.report_flows, top_n)], s.top_packets[:top_n])
+    rendered = [r.to_dict() for r in records]
+    uid = {_first_packet(r): d["uid"] for r, d in zip(records, rendered, strict=True)}
+    expired = {k: part.expired.get(k, 0) for k in EXPIRATIONS}
+    return {
+        "engine": part.flow_engine,
+        "config": {
+            "tcp_timeout_s": c.tcp_timeout_s,
+            "udp_timeout_s": c.udp_timeout_s,
+            "icmp_timeout_s": c.icmp_timeout_s,
+            "other_timeout_s": c.other_timeout_s,
+            "tcp_attempt_s": c.tcp_attempt_s,
+            "tcp_close_s": c.tcp_close_s,
+            "active_timeout_s": c.active_timeout_s or None,
+            "max_flows": c.max_flows,
+            "vlan_in_key": c.vlan_in_key,
+        },
+        "total": s.flows,
+        "peak_live": peak_live,
+        "evicted": expired.get("evicted", 0),
+        "by_transport": dict(sorted(s.by_transport.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "by_conn_state": {
+            k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0])))
+            for k, v in sorted(s.by_state.items())
+        },
+        "by_expiration": {k: v for k, v in expired.items() if v},
+        "packets_not_in_flows": {k: part.skipped.get(k, 0) for k in SKIP_REASONS},
+        "tcp_analysis": dict(s.tcp_analysis),
+        "top_by_bytes": [uid[_first_packet(r)] for r in s.top_bytes[:top_n]],
+        "top_by_packets": [uid[_first_packet(r)] for r in s.top_packets[:top_n]],
+        "records": rendered,
+        "records_complete": len(records) == s.flows,
+        "export": {"path": opts.flows_path, "records": part.exported} if opts.flows_path else None,
+    }
+
+
+class _Spill:
+    """A worker's finished flows, pickled in batches with the read batch that ended them."""
+
+    def __init__(self, path: str) -> None:
+        import pickle
+
+        self._dump = pickle.dump
+        self._f = open(path, "wb")  # noqa: SIM115 (closed by close/abort)
+        self.written = 0
+        self.batch = 0
+
+    def write(self, raw: list[tuple[Any, ...]]) -> None:
+        self._dump((self.batch, raw), self._f, protocol=5)
+        self.written += len(raw)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def abort(self) -> None:
+        self._f.close()
 
 
 class _Sessions:
@@ -319,13 +570,34 @@ class _Sessions:
         if app is not None and detectors is not None and detectors.wants_dns:
             app.dns_sink = detectors.dns
         self.table = table
+        table.auto_sweep = False  # flows expire at the end of each read batch (tick)
         self.engine = engine
         self.fragments = fragments
         self.summary = summary
         self.writer = writer
         self.decode = decode
+        #: after each read batch: live flows, fragment trains, their bytes (see Partial.gauges)
+        self.gauges: list[tuple[int, int, int]] = []
 
-    def update(self, cols: PacketColumns, batch: RecordBatch) -> None:
+    def update(self, cols: PacketColumns, batch: RecordBatch,
+               clock: tuple[int | None, int | None] | None = None) -> None:  # fmt: skip
+        """Feed one read batch (or a worker's rows of it, with the whole batch's ``clock``)."""
+        self._feed(cols, batch)
+        self.tick(_clock(cols) if clock is None else clock)
+
+    def tick(self, clock: tuple[int | None, int | None]) -> None:
+        """End of a read batch: the flow and fragment clocks advance, finished flows are passed on."""
+        flow_ts, frag_ts = clock
+        if flow_ts is not None:
+            self.table.advance(flow_ts)
+        if frag_ts is not None:
+            self.fragments.expire(frag_ts)
+        self._sink()
+        self.gauges.append((self.table.live, *self.fragments.live))
+        if isinstance(self.writer, _Spill):
+            self.writer.batch += 1
+
+    def _feed(self, cols: PacketColumns, batch: RecordBatch) -> None:
         done = self.fragments.update(cols, batch) if cols.is_fragment.any() else []
         app = self.app
         out = FlowOut(len(cols)) if app is not None else None
@@ -363,13 +635,15 @@ class _Sessions:
             if app is not None and out is not None and dout is not None:
                 app.update(cols, batch, out)
                 app.update(dcols, dbatch, dout, frames)
-        self._sink()
 
     def _sink(self) -> None:
         raw = self.table.drain_raw()
         if raw and self.app is not None:
             raw = self._with_app(raw)
         if raw:
+            # flows ending in one batch are passed on in the order they began, which
+            # a split run (each worker ending its own share) can reproduce
+            raw.sort(key=_begun)
             self.summary.add(raw)
             records = None
             if self.writer is not None:
@@ -388,6 +662,12 @@ class _Sessions:
             out.append(r if info is None else (*r, info))
         return out
 
+    def release(self) -> None:
+        """Drop what only reading needs (the flow table, the writer), keeping the mergeable state."""
+        self.table = self.writer = self.decode = None  # type: ignore[assignment]
+        if self.app is not None:
+            self.app.dns_sink = None
+
     def finish(self) -> None:
         self.fragments.finish()
         # end the live flows in chunks, so their records never all exist at once
@@ -399,48 +679,9 @@ class _Sessions:
         if self.writer is not None:
             self.writer.close()
 
-    def flows_section(
-        self, top_n: int, report_flows: int, flows_path: str | None
-    ) -> dict[str, Any]:
-        t, s = self.table, self.summary
-        # the largest flows by bytes up to report_flows, and every flow the top lists name;
-        # each record rendered once (its uid and Community ID are hashes)
-        records = _union(s.top_bytes[: max(report_flows, top_n)], s.top_packets[:top_n])
-        rendered = [r.to_dict() for r in records]
-        uid = {_first_packet(r): d["uid"] for r, d in zip(records, rendered, strict=True)}
-        c = t.config
-        return {
-            "engine": self.engine,
-            "config": {
-                "tcp_timeout_s": c.tcp_timeout_s,
-                "udp_timeout_s": c.udp_timeout_s,
-                "icmp_timeout_s": c.icmp_timeout_s,
-                "other_timeout_s": c.other_timeout_s,
-                "tcp_attempt_s": c.tcp_attempt_s,
-                "tcp_close_s": c.tcp_close_s,
-                "active_timeout_s": c.active_timeout_s or None,
-                "max_flows": c.max_flows,
-                "vlan_in_key": c.vlan_in_key,
-            },
-            "total": s.flows,
-            "peak_live": t.peak_flows,
-            "evicted": t.expired.get("evicted", 0),
-            "by_transport": dict(sorted(s.by_transport.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "by_conn_state": {
-                k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0])))
-                for k, v in sorted(s.by_state.items())
-            },
-            "by_expiration": {k: v for k, v in t.expired.items() if v},
-            "packets_not_in_flows": dict(t.skipped),
-            "tcp_analysis": dict(s.tcp_analysis),
-            "top_by_bytes": [uid[_first_packet(r)] for r in s.top_bytes[:top_n]],
-            "top_by_packets": [uid[_first_packet(r)] for r in s.top_packets[:top_n]],
-            "records": rendered,
-            "records_complete": len(records) == s.flows,
-            "export": {"path": flows_path, "records": self.writer.written}
-            if self.writer is not None
-            else None,
-        }
+
+def _begun(raw: tuple[Any, ...]) -> tuple[int, int]:
+    return raw[_FIRST_FILE], raw[_FIRST_FRAME]
 
 
 def _first_packet(r: FlowRecord) -> tuple[int, int, int]:
@@ -497,6 +738,16 @@ class _FileFigures:
         for lt, k in zip(*np.unique(b.link_type, return_counts=True), strict=True):
             self.link_types[int(lt)] = self.link_types.get(int(lt), 0) + int(k)
 
+    def merge(self, o: _FileFigures) -> None:
+        self.packets += o.packets
+        self.wire_bytes += o.wire_bytes
+        self.captured_bytes += o.captured_bytes
+        self.truncated += o.truncated
+        self.first = min((t for t in (self.first, o.first) if t is not None), default=None)
+        self.last = max((t for t in (self.last, o.last) if t is not None), default=None)
+        for lt, k in o.link_types.items():
+            self.link_types[lt] = self.link_types.get(lt, 0) + k
+
 
 def _link_rows(counts: dict[int, int]) -> list[dict[str, Any]]:
     return [
@@ -505,9 +756,9 @@ def _link_rows(counts: dict[int, int]) -> list[dict[str, Any]]:
     ]
 
 
-def _input_section(reader: CaptureReader, f: _FileFigures) -> dict[str, Any]:
+def _reader_meta(reader: CaptureReader) -> dict[str, Any]:
+    """What the reader found in a file (the same whichever worker read it)."""
     info = reader.info
-    duration = (f.last - f.first) / 1e9 if f.first is not None and f.last is not None else 0.0
     return {
         "path": info.path,
         "format": info.format,
@@ -532,6 +783,20 @@ def _input_section(reader: CaptureReader, f: _FileFigures) -> dict[str, Any]:
             }
             for i, itf in enumerate(info.interfaces)
         ],
+        "status": "damaged" if reader.truncated else "ok",
+        "warnings": [
+            {"code": w.code, "message": w.message, "offset": w.offset} for w in reader.warnings
+        ],
+        "skipped_records": dict(reader.skipped),
+    }
+
+
+def _input_section(meta: dict[str, Any], f: _FileFigures) -> dict[str, Any]:
+    duration = (f.last - f.first) / 1e9 if f.first is not None and f.last is not None else 0.0
+    head = {k: meta[k] for k in ("path", "format", "compression", "byte_order", "version", "ts_precision",
+                                 "file_bytes", "sections", "interfaces")}  # fmt: skip
+    return {
+        **head,
         "packets": f.packets,
         "bytes": f.wire_bytes,
         "captured_bytes": f.captured_bytes,
@@ -540,11 +805,9 @@ def _input_section(reader: CaptureReader, f: _FileFigures) -> dict[str, Any]:
         "last_ts": _ts(f.last),
         "duration_s": duration,
         "link_types": _link_rows(f.link_types),
-        "status": "damaged" if reader.truncated else "ok",
-        "warnings": [
-            {"code": w.code, "message": w.message, "offset": w.offset} for w in reader.warnings
-        ],
-        "skipped_records": dict(reader.skipped),
+        "status": meta["status"],
+        "warnings": meta["warnings"],
+        "skipped_records": meta["skipped_records"],
     }
 
 

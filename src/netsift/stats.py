@@ -137,6 +137,17 @@ def _hier_keys(c: PacketColumns) -> npt.NDArray[np.int64]:
     return keys
 
 
+def _fingerprints(c: PacketColumns) -> npt.NDArray[np.uint64]:
+    """A cheap hash of the fields that differ between distinct packets of one flow.
+
+    Equal fingerprints only make a duplicate candidate, confirmed on the full bytes.
+    """
+    fp: npt.NDArray[np.uint64] = c.caplen.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    for col in (c.wirelen, c.ip_id, c.ip_src_lo, c.ip_dst_lo, c.tcp_seq, c.tcp_ack):
+        fp = (fp ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
+    return fp
+
+
 @dataclass
 class FileState:
     """What must persist between batches of one file (ordering, duplicate window)."""
@@ -162,7 +173,7 @@ class TrafficStats:
         self.out_of_order = 0
         self.max_backwards_ns = 0
         self.duplicates = 0
-        self.duplicate_examples: list[int] = []
+        self._dup_examples: list[tuple[int, int]] = []  # (file index, frame), the first 10
         self.anomalies = np.zeros(len(ANOMALY_CODES), dtype=np.int64)
         self.ip_packets = {4: 0, 6: 0}
         self.fragments = 0
@@ -287,6 +298,24 @@ class TrafficStats:
             if k:
                 self.hidden[name] = self.hidden.get(name, 0) + k
 
+    @property
+    def duplicate_examples(self) -> list[int]:
+        """Frame numbers of the first ten duplicates."""
+        return [frame for _, frame in self._dup_examples]
+
+    def carry(self, c: PacketColumns, batch: RecordBatch) -> None:
+        """A batch another worker counts (:mod:`netsift.partition`): keep what the next batch's
+        ordering and duplicate checks need of it, count nothing."""
+        n = len(c)
+        if n == 0:
+            return
+        state = self._files.setdefault(batch.file_index, FileState())
+        state.last_ts = int(c.ts_ns[-1])
+        keep = min(DUP_FRAMES_BACK, n)
+        fp = _fingerprints(c)
+        new_tail = [(int(fp[i]), int(c.ts_ns[i]), batch.packet_bytes(i)) for i in range(n - keep, n)]
+        state.tail = (state.tail + new_tail)[-DUP_FRAMES_BACK:]
+
     def _ordering(self, ts: npt.NDArray[np.int64], state: FileState) -> None:
         prev = np.empty_like(ts)
         prev[1:] = ts[:-1]
@@ -301,11 +330,7 @@ class TrafficStats:
     def _duplicates(self, c: PacketColumns, batch: RecordBatch, state: FileState) -> None:
         """editcap -D style duplicate frames; cheap fingerprint first, exact bytes to confirm."""
         n = len(c)
-        fp = c.caplen.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        # Fields that differ between distinct packets of one flow; equality is only a
-        # candidate, confirmed on the full bytes below.
-        for col in (c.wirelen, c.ip_id, c.ip_src_lo, c.ip_dst_lo, c.tcp_seq, c.tcp_ack):
-            fp = (fp ^ col.astype(np.uint64)) * np.uint64(0x100000001B3)
+        fp = _fingerprints(c)
         tail = state.tail
         k_tail = len(tail)
         all_fp = np.concatenate([np.asarray([t[0] for t in tail], dtype=np.uint64), fp])
@@ -329,9 +354,9 @@ class TrafficStats:
         nd = int(np.count_nonzero(dup))
         if nd:
             self.duplicates += nd
-            room = 10 - len(self.duplicate_examples)
+            room = 10 - len(self._dup_examples)
             if room > 0:
-                self.duplicate_examples.extend(c.frame[dup][:room].tolist())
+                self._dup_examples.extend((batch.file_index, f) for f in c.frame[dup][:room].tolist())
         keep = min(DUP_FRAMES_BACK, n)
         new_tail = [(int(fp[i]), int(c.ts_ns[i]), batch.packet_bytes(i)) for i in range(n - keep, n)]
         state.tail = (tail + new_tail)[-DUP_FRAMES_BACK:]
@@ -374,7 +399,7 @@ class TrafficStats:
                      "out_of_order", "duplicates", "fragments"):
             setattr(self, attr, getattr(self, attr) + getattr(other, attr))
         self.max_backwards_ns = max(self.max_backwards_ns, other.max_backwards_ns)
-        self.duplicate_examples = (self.duplicate_examples + other.duplicate_examples)[:10]
+        self._dup_examples = sorted(self._dup_examples + other._dup_examples)[:10]
         self.anomalies += other.anomalies
         for v in (4, 6):
             self.ip_packets[v] += other.ip_packets[v]
@@ -388,6 +413,8 @@ class TrafficStats:
         self._coarsen(res)
         other._coarsen(res)
         self.timeline.merge(other.timeline)
+        while len(self.timeline) > TIME_BIN_CAP:
+            self._coarsen(self._next_res(self.ts_res_ns))
         self.checksums.merge(other.checksums)
 
     # ------------------------------------------------------------------ report
