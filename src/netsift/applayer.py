@@ -40,9 +40,11 @@ so bulk transfers cost nothing here.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import heapq
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -176,7 +178,8 @@ class BoundedCounter:
             self._trim()
 
     def _trim(self) -> None:
-        ranked = self.counts.most_common()
+        # ties broken by key, as in top(): what is kept does not depend on arrival order
+        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
         keep, drop = ranked[: self.cap], ranked[self.cap :]
         self.max_dropped = max(self.max_dropped, max(k for _, k in drop))
         self.dropped_keys += len(drop)
@@ -184,6 +187,20 @@ class BoundedCounter:
 
     def top(self, n: int) -> list[tuple[Any, int]]:
         return sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
+
+    def merge(self, other: BoundedCounter) -> None:
+        """Add another counter's counts (a split run's worker).
+
+        Exact while neither side dropped a key and the sum keeps within twice ``cap``.
+        Otherwise the sum is cut back like a single table, and a key's true count is at
+        most its count plus ``max_dropped``, which adds both sides' bounds (a key may
+        have been dropped on each side).
+        """
+        self.counts.update(other.counts)
+        self.max_dropped += other.max_dropped
+        self.dropped_keys += other.dropped_keys
+        if len(self.counts) > 2 * self.cap:
+            self._trim()
 
     @property
     def approximate(self) -> bool:
@@ -204,17 +221,40 @@ class _Budget:
         self.refused = 0
 
 
+class _Desc:
+    """A heap entry that orders by ``rank`` descending (heapq keeps the largest on top)."""
+
+    __slots__ = ("item", "rank")
+
+    def __init__(self, rank: Any, item: Any) -> None:
+        self.rank = rank
+        self.item = item
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(self.rank > other.rank)
+
+
 class _CappedSet:
-    """A set that stops growing at ``cap`` members, or when its shared ``budget`` is spent
-    (``full`` says it did)."""
+    """A set of at most ``cap`` members, that also stops growing when its shared ``budget``
+    is spent (``full`` says a member was turned away).
 
-    __slots__ = ("budget", "cap", "full", "items")
+    At the cap it holds the ``cap`` smallest members by ``rank`` (the member itself, or
+    ``rank(member)``) rather than the first ones seen, so what it holds does not depend on
+    the order members came in and the sets of a split run's workers merge to what one run
+    holds.  Only the budget, once spent, makes it depend on order.
+    """
 
-    def __init__(self, cap: int, budget: _Budget | None = None) -> None:
+    __slots__ = ("_heap", "budget", "cap", "full", "items", "rank")
+
+    def __init__(self, cap: int, budget: _Budget | None = None,
+                 rank: Callable[[Any], Any] | None = None) -> None:  # fmt: skip
         self.cap = cap
         self.budget = budget
+        self.rank = rank
         self.items: set[Any] = set()
         self.full = False
+        #: the members ranked largest first, built when the set reaches its cap
+        self._heap: list[_Desc] | None = None
 
     def add(self, item: Any) -> None:
         items = self.items
@@ -222,6 +262,7 @@ class _CappedSet:
             return
         if len(items) >= self.cap:
             self.full = True
+            self._displace(item)
             return
         b = self.budget
         if b is not None:
@@ -232,11 +273,39 @@ class _CappedSet:
             b.left -= 1
         items.add(item)
 
+    def _displace(self, item: Any) -> None:
+        """At the cap: ``item`` takes the place of the largest member if it ranks below it."""
+        rank = self.rank
+        heap = self._heap
+        if heap is None:
+            heap = self._heap = [_Desc(rank(x) if rank is not None else x, x) for x in self.items]
+            heapq.heapify(heap)
+        if not heap:
+            return
+        r = rank(item) if rank is not None else item
+        if r < heap[0].rank:
+            self.items.discard(heapq.heapreplace(heap, _Desc(r, item)).item)
+            self.items.add(item)
+
     def release(self) -> None:
         """Give this set's members back to the budget (the set is being dropped)."""
         if self.budget is not None:
             self.budget.left += len(self.items)
         self.items = set()
+        self._heap = None
+
+    def merge(self, other: _CappedSet) -> None:
+        """Add another set's members (smallest rank first), from this set's budget."""
+        if other.full:
+            self.full = True
+        for item in sorted(other.items, key=self.rank):
+            self.add(item)
+
+
+def _name_rank(name: str) -> tuple[int, str]:
+    """The order DNS name sets keep names in at their cap: a hash of the name (CRC-32), so a
+    capped set holds an unbiased sample of names, the one :func:`_mean_entropy` reads."""
+    return zlib.crc32(name.encode()), name
 
 
 #: Hashes a :class:`_Keyed` table keeps to count its distinct keys once rows were dropped
@@ -247,8 +316,12 @@ _M64: Final = (1 << 64) - 1
 
 def _mix64(key: Any) -> int:
     """A well-mixed 64-bit hash of a key (splitmix64's finalizer over Python's hash, which
-    is not randomised for the int tuples used as keys)."""
-    x = hash(key) & _M64
+    is not randomised for the int tuples used as keys; strings, whose hash is, go through
+    BLAKE2b so that the sketches of a split run's worker processes agree)."""
+    if isinstance(key, str):
+        x = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    else:
+        x = hash(key) & _M64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
     return x ^ (x >> 31)
@@ -262,7 +335,7 @@ class _Keyed:
     came back is not counted twice).
     """
 
-    def __init__(self, cap: int, make: Any, release: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, cap: int, make: Callable[[], Any], release: Callable[[Any], None] | None = None) -> None:
         self.cap = cap
         self.make = make
         self.release = release  # called with each dropped row
@@ -295,14 +368,41 @@ class _Keyed:
         if row is None:
             self._sketch(key)
             if len(self.rows) >= 2 * self.cap:
-                ranked = sorted(self.rows.items(), key=lambda kv: -kv[1].weight)
-                self.dropped_keys += len(ranked) - self.cap
-                if self.release is not None:
-                    for _, dropped in ranked[self.cap :]:
-                        self.release(dropped)
-                self.rows = dict(ranked[: self.cap])
+                self._trim()
             row = self.rows[key] = self.make()
         return row
+
+    def _trim(self) -> None:
+        """Keep the ``cap`` heaviest rows (ties by key: not by arrival order)."""
+        ranked = sorted(self.rows.items(), key=lambda kv: (-kv[1].weight, kv[0]))
+        self.dropped_keys += len(ranked) - self.cap
+        if self.release is not None:
+            for _, dropped in ranked[self.cap :]:
+                self.release(dropped)
+        self.rows = dict(ranked[: self.cap])
+
+    def merge(self, other: _Keyed) -> None:
+        """Add another table's rows (``row.merge(theirs)``), keys in sorted order.
+
+        The distinct-key sketch merges exactly (the k smallest hashes of the union), so
+        :meth:`distinct` is what one table fed every key would say.  The rows are exact
+        while neither side dropped one and the union keeps within twice ``cap``; past
+        that the heaviest are kept, as in :meth:`get`.
+        """
+        union = self._kmv_set | other._kmv_set
+        kept = heapq.nsmallest(DISTINCT_SKETCH_K, union)
+        self._kmv = [-h for h in kept]
+        heapq.heapify(self._kmv)
+        self._kmv_set = set(kept)
+        self.dropped_keys += other.dropped_keys
+        rows = self.rows
+        for key in sorted(other.rows):
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = self.make()
+            row.merge(other.rows[key])
+        if len(rows) > 2 * self.cap:
+            self._trim()
 
 
 def _quantiles(hist: np.ndarray[Any, Any]) -> dict[str, Any] | None:
@@ -438,11 +538,27 @@ class _DnsClient:
 
     def __init__(self, budget: _Budget | None = None) -> None:
         self.weight = 0  # queries
-        self.names: _CappedSet = _CappedSet(10_000, budget)
+        self.names: _CappedSet = _CappedSet(10_000, budget, _name_rank)
         self.len_sum = 0
         self.len_max = 0
         self.nxdomain = 0
         self.responses = 0
+
+    def merge(self, other: _DnsClient) -> None:
+        self.weight += other.weight
+        self.names.merge(other.names)
+        self.len_sum += other.len_sum
+        self.len_max = max(self.len_max, other.len_max)
+        self.nxdomain += other.nxdomain
+        self.responses += other.responses
+
+
+def _release_names(c: _DnsClient) -> None:
+    c.names.release()
+
+
+def _release_clients(p: _Print) -> None:
+    p.clients.release()
 
 
 #: Distinct names per client that the mean entropy ratio is computed over: a sample chosen
@@ -463,9 +579,7 @@ def _mean_entropy(names: Iterable[str]) -> float | None:
     from .entropy import entropy_ratio
 
     ratios = []
-    import zlib
-
-    for q in heapq.nsmallest(ENTROPY_NAMES, names, key=lambda n: (zlib.crc32(n.encode()), n)):
+    for q in heapq.nsmallest(ENTROPY_NAMES, names, key=_name_rank):
         reg = registered_domain(q)
         full = q.rstrip(".")
         sub = full[: len(full) - len(reg) - 1] if reg and len(full) > len(reg) else ""
@@ -491,33 +605,153 @@ class DnsFigures:
         #: shared by the distinct-name sets (per domain, per client): MAX_SET_MEMBERS
         self.names_budget = _Budget()
         self.name_len = np.zeros(256, dtype=np.int64)
-        self.rtt_us: list[int] = []
+        #: matched RTTs (µs) by value: exact while :data:`RTT_VALUES` values or fewer are
+        #: distinct, then rounded to ``rtt_bits`` significant bits (see :meth:`rtt`)
+        self.rtt_counts: Counter[int] = Counter()
+        self.rtt_bits: int | None = None
         self.rtt_seen = 0
-        self.clients = _Keyed(COUNTER_CAP, lambda: _DnsClient(self.names_budget),
-                              lambda c: c.names.release())  # fmt: skip
+        self.clients = _Keyed(COUNTER_CAP, functools.partial(_DnsClient, self.names_budget), _release_names)
+        #: [responses, NXDOMAIN responses] to clients that have no row (yet): a client's row
+        #: takes them when it is made, so its counts do not depend on whether its first query
+        #: came before or after them, nor on which worker of a split run saw which
+        self.replies_only: dict[Any, list[int]] = {}
         self.anomalies: Counter[str] = Counter()
         self.unanswered = 0
 
     def rtt(self, us: int) -> None:
-        # keep the first 200,000 RTTs exactly, then a uniform sample (reservoir)
+        # Counted by value, which adds up across a split run's workers; when too many values
+        # are distinct all are rounded to fewer significant bits (relative error below
+        # 2**(1 - bits)), the same way whatever the order.
         self.rtt_seen += 1
-        if len(self.rtt_us) < 200_000:
-            self.rtt_us.append(us)
-        else:
-            k = _det_rand(self.rtt_seen) % self.rtt_seen
-            if k < len(self.rtt_us):
-                self.rtt_us[k] = us
+        if self.rtt_bits is not None:
+            us = _round_bits(us, self.rtt_bits)
+        counts = self.rtt_counts
+        counts[us] += 1
+        if len(counts) > RTT_VALUES:
+            self._coarsen(24 if self.rtt_bits is None else self.rtt_bits - 2)
+
+    def _coarsen(self, bits: int) -> None:
+        while True:
+            self.rtt_bits = bits
+            coarse: Counter[int] = Counter()
+            for v, k in self.rtt_counts.items():
+                coarse[_round_bits(v, bits)] += k
+            self.rtt_counts = coarse
+            if len(coarse) <= RTT_VALUES // 2 or bits <= 4:
+                return
+            bits -= 2
+
+    def _rtt_section(self) -> dict[str, Any] | None:
+        if not self.rtt_counts:
+            return None
+        values = np.array(sorted(self.rtt_counts), dtype=np.int64)
+        counts = np.array([self.rtt_counts[v] for v in values.tolist()], dtype=np.int64)
+        n = int(counts.sum())
+        if n <= RTT_EXPAND:
+            a = np.repeat(values, counts)
+            median, p95 = float(np.median(a)), float(np.percentile(a, 95))
+        else:  # numpy's (linear) definitions, without the array of every value
+            median, p95 = _quantile(values, counts, 0.5), _quantile(values, counts, 0.95)
+        return {
+            "matched": self.rtt_seen,
+            "median_ms": round(median / 1000, 3),
+            "p95_ms": round(p95 / 1000, 3),
+            "max_ms": round(float(values[-1]) / 1000, 3),
+        }
+
+    def client_row(self, key: Any) -> _DnsClient:
+        """The row of a client that sent a query (made if need be; it takes the responses
+        the client got while it had none)."""
+        c: _DnsClient = self.clients.get(key)
+        if not c.weight and self.replies_only:
+            held = self.replies_only.pop(key, None)
+            if held is not None:
+                c.responses += held[0]
+                c.nxdomain += held[1]
+        return c
+
+    def reply(self, key: Any, nxdomain: bool) -> None:
+        """A response to client ``key``."""
+        c = self.clients.rows.get(key)
+        if c is not None:
+            c.responses += 1
+            if nxdomain:
+                c.nxdomain += 1
+            return
+        held = self.replies_only.get(key)
+        if held is None:
+            held = self.replies_only[key] = [0, 0]
+            if len(self.replies_only) > 2 * COUNTER_CAP:
+                self._trim_replies()
+                held = self.replies_only.setdefault(key, [0, 0])
+        held[0] += 1
+        if nxdomain:
+            held[1] += 1
+
+    def _trim_replies(self) -> None:
+        ranked = sorted(self.replies_only.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        self.replies_only = dict(ranked[:COUNTER_CAP])
+
+    def _prune_domain_names(self) -> None:
+        """Drop the name sets of domains the domain counter no longer holds."""
+        live = set(self.domains.counts)
+        for dom_key, held in self.domain_names.items():
+            if dom_key not in live:
+                held.release()
+        self.domain_names = {k: v for k, v in self.domain_names.items() if k in live}
+
+    def merge(self, other: DnsFigures) -> None:
+        """Add another worker's figures (see :meth:`AppLayer.merge`)."""
+        for name in ("messages", "queries", "responses", "over_tcp", "answered", "unanswered", "rtt_seen"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for counter in ("by_qtype", "by_rcode", "by_opcode", "anomalies"):
+            getattr(self, counter).update(getattr(other, counter))
+        self.qnames.merge(other.qnames)
+        self.domains.merge(other.domains)
+        self.name_len += other.name_len
+        bits = min((b for b in (self.rtt_bits, other.rtt_bits) if b is not None), default=None)
+        rtts = self.rtt_counts
+        if bits is not None and bits != self.rtt_bits:
+            self.rtt_counts = Counter()
+            for v, k in rtts.items():
+                self.rtt_counts[_round_bits(v, bits)] += k
+            rtts = self.rtt_counts
+        for v, k in other.rtt_counts.items():
+            rtts[v if bits is None else _round_bits(v, bits)] += k
+        self.rtt_bits = bits
+        if len(rtts) > RTT_VALUES:
+            self._coarsen(24 if bits is None else bits - 2)
+        # the name sets, each from this side's budget (domains, then clients, in key order)
+        self.names_budget.refused += other.names_budget.refused
+        dn = self.domain_names
+        for dom in sorted(other.domain_names):
+            mine = dn.get(dom)
+            if mine is None:
+                mine = dn[dom] = _CappedSet(10_000, self.names_budget, _name_rank)
+            mine.merge(other.domain_names[dom])
+        if len(dn) > 4 * COUNTER_CAP:
+            self._prune_domain_names()
+        self.clients.merge(other.clients)
+        rows, held = self.clients.rows, self.replies_only
+        for key in sorted(other.replies_only):
+            r, nx = other.replies_only[key]
+            c = rows.get(key)
+            if c is not None:
+                c.responses += r
+                c.nxdomain += nx
+            else:
+                mine_r = held.setdefault(key, [0, 0])
+                mine_r[0] += r
+                mine_r[1] += nx
+        for key in [k for k in held if k in rows]:  # clients whose first query the other side saw
+            r, nx = held.pop(key)
+            rows[key].responses += r
+            rows[key].nxdomain += nx
+        if len(held) > 2 * COUNTER_CAP:
+            self._trim_replies()
 
     def section(self, top_n: int) -> dict[str, Any]:
-        rtt = None
-        if self.rtt_us:
-            a = np.array(self.rtt_us, dtype=np.int64)
-            rtt = {
-                "matched": self.rtt_seen,
-                "median_ms": round(float(np.median(a)) / 1000, 3),
-                "p95_ms": round(float(np.percentile(a, 95)) / 1000, 3),
-                "max_ms": round(float(a.max()) / 1000, 3),
-            }
+        rtt = self._rtt_section()
         clients = sorted(self.clients.rows.items(), key=lambda kv: (-kv[1].weight, kv[0]))
         return {
             "messages": self.messages,
@@ -572,6 +806,11 @@ class _TlsClient:
         self.snis = _CappedSet(50)
         self.ja4 = _CappedSet(20)
 
+    def merge(self, other: _TlsClient) -> None:
+        self.weight += other.weight
+        self.snis.merge(other.snis)
+        self.ja4.merge(other.ja4)
+
 
 class _Print:
     __slots__ = ("clients", "raw", "snis", "weight")
@@ -579,8 +818,16 @@ class _Print:
     def __init__(self, budget: _Budget | None = None) -> None:
         self.weight = 0
         self.clients = _CappedSet(10_000, budget)
-        self.snis = _CappedSet(5)
+        self.snis = _CappedSet(5)  # the example SNIs: the first five in sorted order
         self.raw = ""
+
+    def merge(self, other: _Print) -> None:
+        self.weight += other.weight
+        self.clients.merge(other.clients)
+        self.snis.merge(other.snis)
+        # one raw string per fingerprint (its hash); the smaller if a hash ever had two
+        if other.raw and (not self.raw or other.raw < self.raw):
+            self.raw = other.raw
 
 
 class TlsFigures:
@@ -599,10 +846,39 @@ class TlsFigures:
         #: shared by the distinct-client sets (per SNI, per fingerprint): MAX_SET_MEMBERS
         self.clients_budget = _Budget()
         self.clients = _Keyed(COUNTER_CAP, _TlsClient)
-        self.ja4 = _Keyed(COUNTER_CAP, lambda: _Print(self.clients_budget), lambda p: p.clients.release())
-        self.ja3 = _Keyed(COUNTER_CAP, lambda: _Print(self.clients_budget), lambda p: p.clients.release())
+        self.ja4 = _Keyed(COUNTER_CAP, functools.partial(_Print, self.clients_budget), _release_clients)
+        self.ja3 = _Keyed(COUNTER_CAP, functools.partial(_Print, self.clients_budget), _release_clients)
         self.ja3s: Counter[str] = Counter()
         self.anomalies: Counter[str] = Counter()
+
+    def _prune_sni_clients(self) -> None:
+        """Drop the client sets of SNIs the SNI counter no longer holds."""
+        live = set(self.snis.counts)
+        for k, v in self.sni_clients.items():
+            if k not in live:
+                v.release()
+        self.sni_clients = {k: v for k, v in self.sni_clients.items() if k in live}
+
+    def merge(self, other: TlsFigures) -> None:
+        """Add another worker's figures (see :meth:`AppLayer.merge`)."""
+        for name in ("client_hellos", "server_hellos", "hello_retry_requests", "quic_hellos", "without_sni"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for c in ("client_versions", "server_versions", "ciphers", "alpn", "ja3s", "anomalies"):
+            getattr(self, c).update(getattr(other, c))
+        self.snis.merge(other.snis)
+        # the client sets, each from this side's budget (SNIs, then fingerprints, in key order)
+        self.clients_budget.refused += other.clients_budget.refused
+        sc = self.sni_clients
+        for sni in sorted(other.sni_clients):
+            mine = sc.get(sni)
+            if mine is None:
+                mine = sc[sni] = _CappedSet(10_000, self.clients_budget)
+            mine.merge(other.sni_clients[sni])
+        if len(sc) > 4 * COUNTER_CAP:
+            self._prune_sni_clients()
+        self.clients.merge(other.clients)
+        self.ja4.merge(other.ja4)
+        self.ja3.merge(other.ja3)
 
     def section(self, top_n: int) -> dict[str, Any]:
         def prints(table: _Keyed) -> list[dict[str, Any]]:
@@ -668,6 +944,15 @@ class HttpFigures:
         self.uris = BoundedCounter()
         self.anomalies: Counter[str] = Counter()
 
+    def merge(self, other: HttpFigures) -> None:
+        """Add another worker's figures (see :meth:`AppLayer.merge`)."""
+        self.requests += other.requests
+        self.responses += other.responses
+        for c in ("methods", "status", "versions", "anomalies"):
+            getattr(self, c).update(getattr(other, c))
+        for b in ("hosts", "user_agents", "content_types", "uris"):
+            getattr(self, b).merge(getattr(other, b))
+
     def section(self, top_n: int) -> dict[str, Any]:
         return {
             "requests": self.requests,
@@ -692,9 +977,28 @@ def _ranked(c: Counter[Any]) -> list[tuple[Any, int]]:
     return sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
 
-def _det_rand(n: int) -> int:
-    """A deterministic pseudo-random integer from ``n`` (reports must not vary between runs)."""
-    return int.from_bytes(hashlib.blake2b(n.to_bytes(8, "little"), digest_size=8).digest(), "little")
+#: Distinct RTT values (µs) counted exactly; past it all are rounded to fewer significant bits.
+RTT_VALUES: Final = 200_000
+#: Matched RTTs up to which the quantiles are numpy's over the array of every value.
+RTT_EXPAND: Final = 1 << 22
+
+
+def _round_bits(v: int, bits: int) -> int:
+    """``v`` with all but its ``bits`` most significant bits cleared."""
+    drop = v.bit_length() - bits
+    return v if drop <= 0 else (v >> drop) << drop
+
+
+def _quantile(values: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], q: float) -> float:
+    """The ``q`` quantile of ``values`` each repeated ``counts`` times (sorted values), as
+    ``np.percentile``'s default (linear) method gives it, without building that array."""
+    n = int(counts.sum())
+    cum = np.cumsum(counts)
+    at = (n - 1) * q
+    lo = int(np.floor(at))
+    a = float(values[int(np.searchsorted(cum, lo, side="right"))])
+    b = float(values[int(np.searchsorted(cum, min(lo + 1, n - 1), side="right"))])
+    return a + (b - a) * (at - lo)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -857,6 +1161,46 @@ class AppLayer:
             self.pop(fid)
         for code, k in self.quic.anomalies.items():
             self.tls.anomalies[code] += k
+        # what only reading needs: the last batch's columns are not part of the state
+        self.__dict__.pop("_cols", None)
+        self._frames = None
+        self._no_parser, self._http_now, self._reopened = set(), set(), []
+
+    def merge(self, other: AppLayer) -> None:
+        """Add the figures of another worker of a split run (:mod:`netsift.partition`); both
+        have finished (:meth:`finish`).  Every flow was seen whole by one worker.
+
+        Exact -- :meth:`sections` says what one run over every packet says -- while no
+        bound was reached: counts and counters add, histograms add, RTTs are counted by
+        value, sets and per-key rows unite, maxima take the larger.  Past a bound the
+        result does not depend on arrival order, only on the worker order, and is flagged
+        as one run's would be:
+
+        * :class:`BoundedCounter`: counts add, the table is cut back to the heaviest
+          (``approximate`` once either side or the sum cut any key);
+        * :class:`_Keyed` rows (clients, fingerprints): rows unite and are cut back to the
+          heaviest; ``clients.total`` comes from the distinct-key sketch, which merges
+          exactly (the k smallest hashes of the union);
+        * :class:`_CappedSet`: both hold the smallest members by rank, so a union cut to
+          the cap is what one set would hold -- exact unless the shared budget
+          (:data:`MAX_SET_MEMBERS`) ran out, on either side or in the union: then members
+          are taken in key and rank order while it lasts and the refusals add
+          (``distinct_*_not_held``);
+        * RTTs past :data:`RTT_VALUES` distinct values: both sides rounded to the coarser
+          of their precisions;
+        * the QUIC assembler's connection caps (eviction order) are per worker.
+        """
+        if self._flows or self._dns_flows or other._flows or other._dns_flows:
+            raise ValueError("AppLayer.merge: both sides must have finished")
+        self.dns.merge(other.dns)
+        self.tls.merge(other.tls)  # its anomalies already hold the QUIC ones (finish)
+        self.http.merge(other.http)
+        q, oq = self.quic, other.quic
+        q.evicted += oq.evicted
+        q.dropped_frames += oq.dropped_frames
+        for code, k in oq.anomalies.items():
+            q.anomalies[code] = q.anomalies.get(code, 0) + k
+        self.peak_flows = max(self.peak_flows, other.peak_flows)
 
     def sections(self, top_n: int) -> dict[str, Any]:
         return {
@@ -928,20 +1272,16 @@ class AppLayer:
             f.domains.update(domains)
             lengths = [0 if q == "." else len(q) for q in q_names]
             f.name_len += np.bincount(np.minimum(lengths, 255), minlength=256)[:256]
+            if len(f.domain_names) > 4 * COUNTER_CAP:
+                f._prune_domain_names()
             dn = f.domain_names
-            if len(dn) > 4 * COUNTER_CAP:
-                live = set(f.domains.counts)
-                for dom_key, held in dn.items():
-                    if dom_key not in live:
-                        held.release()
-                f.domain_names = dn = {k: v for k, v in dn.items() if k in live}
-            clients = f.clients
+            client_row = f.client_row
             for q, dom, c_key, length in zip(q_names, domains, q_clients, lengths, strict=True):
                 names = dn.get(dom)
                 if names is None:
-                    names = dn[dom] = _CappedSet(10_000, f.names_budget)
+                    names = dn[dom] = _CappedSet(10_000, f.names_budget, _name_rank)
                 names.add(q)
-                c = clients.get(c_key)
+                c = client_row(c_key)
                 c.weight += 1
                 c.names.add(q)
                 c.len_sum += length
@@ -949,13 +1289,9 @@ class AppLayer:
                     c.len_max = length
         if r_codes:
             f.by_rcode.update(map(rcode_name, r_codes))
-            rows_ = f.clients.rows
+            reply = f.reply
             for rc, c_key in zip(r_codes, r_clients, strict=True):
-                c = rows_.get(c_key)
-                if c is not None:
-                    c.responses += 1
-                    if rc == 3:
-                        c.nxdomain += 1
+                reply(c_key, rc == 3)
 
     # -- QUIC -----------------------------------------------------------------------------
     def _quic(self, i: int, code: int, payload: bytes) -> None:
@@ -1330,11 +1666,7 @@ class AppLayer:
             s = f.sni_clients.get(ch.sni)
             if s is None:
                 if len(f.sni_clients) > 4 * COUNTER_CAP:
-                    live = set(f.snis.counts)
-                    for k, v in f.sni_clients.items():
-                        if k not in live:
-                            v.release()
-                    f.sni_clients = {k: v for k, v in f.sni_clients.items() if k in live}
+                    f._prune_sni_clients()
                 s = f.sni_clients[ch.sni] = _CappedSet(10_000, f.clients_budget)
             s.add(client)
         for table, p in ((f.ja4, fp.ja4), (f.ja3, fp.ja3)):
