@@ -90,6 +90,7 @@ Merging
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import struct
 from collections import OrderedDict
@@ -411,8 +412,9 @@ class FragmentTracker:
         self.drop_ipv6_overlaps = drop_ipv6_overlaps
         self.facts: dict[str, int] = dict.fromkeys(FRAGMENT_FACTS, 0)
         self.counters: dict[str, int] = dict.fromkeys(FRAGMENT_COUNTERS, 0)
-        self.examples: list[dict[str, Any]] = []
-        self._per_fact_examples: dict[str, int] = dict.fromkeys(FRAGMENT_FACTS, 0)
+        # per fact, the MAX_EXAMPLES examples that begin earliest: ((file, first frame), example),
+        # sorted; "earliest" rather than "first found" so that a split run's merge keeps the same
+        self._examples: dict[str, list[tuple[tuple[int, int], dict[str, Any]]]] = {}
         self._trains: OrderedDict[tuple[int, ...], _Train] = OrderedDict()
         self._bytes = 0
         #: detector input (module doc), at most MAX_EVENTS_PER_KIND per kind
@@ -463,11 +465,9 @@ class FragmentTracker:
                 self.counters[k] = max(self.counters.get(k, 0), v)
             else:
                 self.counters[k] = self.counters.get(k, 0) + v
-        for ex in other.examples:
-            fact = ex["fact"]
-            if self._per_fact_examples.get(fact, 0) < MAX_EXAMPLES:
-                self._per_fact_examples[fact] = self._per_fact_examples.get(fact, 0) + 1
-                self.examples.append(ex)
+        for fact, items in other._examples.items():
+            for where, ex in items:
+                self._example(fact, where, ex)
         for ev in other.events:
             self._add_event(ev)
         for kind, n in other.events_dropped.items():
@@ -490,6 +490,19 @@ class FragmentTracker:
         }
 
     @property
+    def examples(self) -> list[dict[str, Any]]:
+        """Examples of each fact (the earliest :data:`MAX_EXAMPLES` of each), in capture order."""
+        items = [item for per_fact in self._examples.values() for item in per_fact]
+        return [ex for _, ex in sorted(items, key=lambda item: (item[0], item[1]["fact"]))]
+
+    def _example(self, fact: str, where: tuple[int, int], ex: dict[str, Any]) -> None:
+        kept = self._examples.setdefault(fact, [])
+        if len(kept) >= MAX_EXAMPLES and where >= kept[-1][0]:
+            return
+        bisect.insort(kept, (where, ex), key=lambda item: item[0])
+        del kept[MAX_EXAMPLES:]
+
+    @property
     def live_trains(self) -> int:
         return len(self._trains)
 
@@ -503,13 +516,14 @@ class FragmentTracker:
         if name in _EVENT_FACTS:
             ts, file_index = self._now
             self._event(name, key, ts, ts, file_index, frames, detail)
-        if self._per_fact_examples[name] < MAX_EXAMPLES:
-            self._per_fact_examples[name] += 1
+        where = (self._now[1], frames[0] if frames else 0)
+        kept = self._examples.get(name)
+        if kept is None or len(kept) < MAX_EXAMPLES or where < kept[-1][0]:
             if key[0] == 4:
                 src, dst, ident = ip_text(0, key[1]), ip_text(0, key[2]), key[3]
             else:
                 src, dst, ident = ip_text(key[1], key[2]), ip_text(key[3], key[4]), key[5]
-            self.examples.append({
+            self._example(name, where, {
                 "fact": name, "ip_version": key[0], "src": src, "dst": dst, "id": ident,
                 "frames": list(frames[:16]),
             })
@@ -568,6 +582,9 @@ class FragmentTracker:
     def _drop(self, key: tuple[int, ...], train: _Train, reason: str) -> None:
         self._bytes -= train.size()
         self.counters[reason] += 1
+        # A train ends (timed out, evicted, flushed) while another fragment is being
+        # handled, or none: its facts are dated and placed by its own last fragment.
+        self._now = (train.last_ts, train.file_index)
         if not train.dropped:
             self._fact("incomplete_train", key, train.frames)
         self._train_end(key, train, False, reason)

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from .applayer import AppLayer
-from .capture import CaptureReader, RecordBatch, sniff_format
+from .capture import CHUNK_BYTES, CaptureReader, RecordBatch, sniff_format
 from .columns import LINK_TYPES, PacketColumns, link_type_name
 from .defrag import FragmentTracker, Reassembled
 from .detect import Detectors, FinishContext
@@ -216,6 +216,8 @@ class RunOptions:
     app: bool = True
     detect: bool = True
     config_path: str | None = None
+    #: bytes per read batch (tests make it small to exercise batch boundaries)
+    chunk_bytes: int = CHUNK_BYTES
 
 
 @dataclass
@@ -339,7 +341,7 @@ def run_part(
     try:
         for index, path in enumerate(files):
             file_stats = _FileFigures()
-            reader = CaptureReader(path, file_index=index)
+            reader = CaptureReader(path, file_index=index, chunk_bytes=opts.chunk_bytes)
             try:
                 with reader:
                     for batch in reader.batches():
