@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,8 @@ def _reports(files: list[str], n: int, **kw: Any) -> tuple[dict[str, Any], dict[
     plan = expand_inputs(files)
     opts = RunOptions(chunk_bytes=CHUNK, **kw)
     one = assemble(run_part(plan.files, opts), plan, opts, 1.0).data
-    parts = [run_part(plan.files, opts, (k, n)) for k in range(n)]
+    # each partial crosses a pickle, as it does from a worker process to the parent
+    parts = [pickle.loads(pickle.dumps(run_part(plan.files, opts, (k, n)))) for k in range(n)]
     flows = [p.summary.flows if p.summary is not None else 0 for p in parts]
     merged = assemble(merge_partials(parts), plan, opts, 1.0).data  # (merges into parts[0])
     return _strip(one), _strip(merged), flows

@@ -338,6 +338,11 @@ class FlowRecord(_RawFlow):
         present, is the flow's application summary (:attr:`app`)."""
         return tuple.__new__(cls, raw)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (a split run's workers send records to the parent) through from_raw:
+        # the named tuple's own __new__ does not take the application summary
+        return (_record_from_raw, (tuple(self),))
+
     @property
     def app(self) -> dict[str, Any] | None:
         """What the application layer read in this flow (:mod:`netsift.applayer`): its
@@ -1361,6 +1366,10 @@ class FlowTable:
         self._finished.append(
             FlowRecord.from_raw(raw_flow(f, reason, self.config.community_id_seed))
         )
+
+
+def _record_from_raw(raw: tuple[Any, ...]) -> FlowRecord:
+    return FlowRecord.from_raw(raw)
 
 
 def conn_state(

@@ -31,11 +31,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .detect import Detectors
 from .detect.config import DetectorConfig, load_config
-from .errors import UsageError
+from .errors import NetsiftError, UsageError
 from .pipeline import (
     InputPlan,
     Partial,
@@ -185,7 +186,12 @@ def _run_local(plan: InputPlan, opts: RunOptions, config: DetectorConfig | None,
             for f in _done:
                 if f.exception() is not None:
                     stop.set()
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        except BrokenProcessPool:
+            raise NetsiftError(
+                "a worker process died (killed by a signal, or out of memory?); try fewer --jobs"
+            ) from None
 
 
 # -- Dask ----------------------------------------------------------------------------------
