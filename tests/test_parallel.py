@@ -35,7 +35,7 @@ from netsift.parallel import analyze_split
 from netsift.pipeline import RunOptions, analyze, run_part
 
 #: the application layer (DNS, TLS, QUIC, HTTP) takes part in every comparison
-APP = False
+APP = True
 
 TOOL = [sys.executable, "-m", "netsift"]
 
