@@ -87,15 +87,23 @@ def analyze_split(
             for f in partials[0].files:
                 for message in f.warnings:
                     warn(message)
+        workers_done = time.monotonic()
         spills = [p.spill for p in partials]
         merged = merge_partials(partials)
         if opts.flows and opts.flows_path:
             merged.exported = _write_flows([s for s in spills if s], opts.flows_path, plan)
+        merged_at = time.monotonic()
     finally:
         if spill_dir is not None:
             shutil.rmtree(spill_dir, ignore_errors=True)
-    return assemble(merged, plan, opts, time.monotonic() - started, workers=len(partials),
-                    runner="dask" if scheduler is not None else "local")
+    report = assemble(merged, plan, opts, time.monotonic() - started, workers=len(partials),
+                      runner="dask" if scheduler is not None else "local")  # fmt: skip
+    report.data["run"]["stages_s"] = {
+        "workers": round(workers_done - started, 3),
+        "merge": round(merged_at - workers_done, 3),
+        "report": round(time.monotonic() - merged_at, 3),
+    }
+    return report
 
 
 def _detector_config(opts: RunOptions) -> DetectorConfig | None:
@@ -132,10 +140,21 @@ def work(files: list[str], opts: RunOptions, part: tuple[int, int], config: Dete
             last[0] = now
             report(done, packets)
 
+    started = time.monotonic()
     out = run_part(files, opts, part=part, progress=progress, detectors=detectors, stop=stop, spill=spill)
+    out.workers = [{"part": part[0], "elapsed_s": round(time.monotonic() - started, 3),
+                    "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}]  # fmt: skip
     if report is not None:
         report(sum(f.meta["file_bytes"] for f in out.files), out.stats.packets)
     return out
+
+
+def _peak_rss_kb() -> int:
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 # -- local processes -----------------------------------------------------------------------

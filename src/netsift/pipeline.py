@@ -254,6 +254,8 @@ class Partial:
     exported: int = 0
     #: a worker's spill of its finished flows, for the parent to write in order (split runs with --flows)
     spill: str | None = None
+    #: each worker's wall seconds and peak resident memory (split runs)
+    workers: list[dict[str, float]] = field(default_factory=list)
 
 
 def _analyze(
@@ -448,6 +450,7 @@ def merge_partials(parts: list[Partial]) -> Partial:
         if out.detectors is not None and p.detectors is not None:
             out.detectors.merge(p.detectors)
         out.exported += p.exported
+        out.workers.extend(p.workers)
     return out
 
 
@@ -472,6 +475,8 @@ def assemble(part: Partial, plan: InputPlan, opts: RunOptions, elapsed: float, w
         "skipped_inputs": plan.skipped,
         "capture": _capture_section(stats, inputs),
     }
+    if part.workers:
+        data["run"]["worker_runs"] = part.workers
     data["quality"] = verdict(stats, inputs)
     data.update(stats.to_report(opts.top_n))
     if part.summary is not None and part.fragments is not None:
