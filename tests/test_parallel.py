@@ -75,7 +75,9 @@ def differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
         if len(a) != len(b):
             yield f"{path}: {len(a)} items in the single run, {len(b)} in the split run"
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            yield from differences(x, y, f"{path}[{i}]")
+            # name findings by detector and code, so a failure says which one differs
+            label = f"{i} {x['detector']}/{x['code']}" if isinstance(x, dict) and "code" in x and "detector" in x else i
+            yield from differences(x, y, f"{path}[{label}]")
     elif a != b or type(a) is not type(b):
         yield f"{path}: single {_short(a)} != split {_short(b)}"
 
