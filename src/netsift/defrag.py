@@ -441,9 +441,16 @@ class FragmentTracker:
         return out
 
     def expire(self, now_ns: int) -> None:
-        """Drop the trains that timed out by ``now_ns`` (the pipeline calls it after every read batch)."""
-        if self._trains:
-            self._expire(now_ns)
+        """Drop every train that timed out by ``now_ns`` (the pipeline calls it after every read batch).
+
+        Every one, not just those ahead of the first live train: with timestamps out of
+        order (an older capture read after a newer one) the trains are not in time order,
+        and where a partial expiry stopped would depend on which other trains share the
+        tracker (:mod:`netsift.partition`).
+        """
+        limit = now_ns - self.timeout_ns
+        for key in [k for k, t in self._trains.items() if t.last_ts < limit]:
+            self._drop(key, self._trains.pop(key), "trains_timed_out")
 
     @property
     def live(self) -> tuple[int, int]:

@@ -67,7 +67,7 @@ def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]
     def add(code: str, level: str, message: str, **evidence: Any) -> None:
         reasons.append({"code": code, "level": level, "message": message, "evidence": evidence})
 
-    hidden = dict(sorted(stats.hidden.items(), key=lambda kv: -kv[1]))
+    hidden = dict(sorted(stats.hidden.items(), key=lambda kv: (-kv[1], kv[0])))
     if stats.snaplen_truncated:
         header_hidden = hidden.get("network_headers", 0) + hidden.get("transport_headers", 0)
         snaplens = sorted({itf["snaplen"] for i in inputs for itf in i["interfaces"]})

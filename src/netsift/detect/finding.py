@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import heapq
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -58,30 +59,54 @@ class Technique:
 
 
 class PacketRefs:
-    """Evidence packets of one finding: (file index, frame number), the first ``cap`` kept."""
+    """Evidence packets of one finding: (file index, frame number), the ``cap`` earliest kept.
 
-    __slots__ = ("cap", "items", "total")
+    The earliest, not the first added: detectors add packets in the order flows end,
+    which differs between the workers of a split run; the earliest of the union is
+    what one run keeps.
+    """
+
+    __slots__ = ("_heap", "_held", "cap", "total")
 
     def __init__(self, cap: int = MAX_EVIDENCE_PACKETS) -> None:
         self.cap = cap
-        self.items: list[tuple[int, int]] = []
+        self._heap: list[tuple[int, int]] = []  # negated refs: the latest kept on top
+        self._held: set[tuple[int, int]] = set()
         self.total = 0
 
     def add(self, file_index: int, frame: int) -> None:
         self.total += 1
-        if len(self.items) < self.cap:
-            self.items.append((file_index, frame))
+        self._keep((file_index, frame))
+
+    def _keep(self, ref: tuple[int, int]) -> None:
+        if ref in self._held:
+            return
+        heap = self._heap
+        if len(heap) < self.cap:
+            heapq.heappush(heap, (-ref[0], -ref[1]))
+            self._held.add(ref)
+            return
+        latest = (-heap[0][0], -heap[0][1])
+        if ref < latest:
+            heapq.heapreplace(heap, (-ref[0], -ref[1]))
+            self._held.discard(latest)
+            self._held.add(ref)
 
     def extend(self, refs: list[tuple[int, int]]) -> None:
         for f, n in refs:
             self.add(f, n)
 
+    @property
+    def items(self) -> list[tuple[int, int]]:
+        return self.sorted()
+
     def merge(self, other: PacketRefs) -> None:
-        self.total += other.total - min(len(other.items), self.cap - len(self.items))
-        self.extend(other.items[: self.cap - len(self.items)])
+        self.total += other.total
+        for ref in other._held:
+            self._keep(ref)
 
     def sorted(self) -> list[tuple[int, int]]:
-        return sorted(set(self.items))
+        return sorted(self._held)
 
 
 def ns_to_iso(ns: int) -> str:
