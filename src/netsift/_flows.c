@@ -117,7 +117,15 @@ typedef struct {
     uint8_t cls, flipped, active[2], hist_len;
     char hist[HISTORY_MAX];
     Endpoint ep[2]; /* originator, responder (TCP only) */
+    /* not cleared by new_flow: */
+    int64_t due;  /* deadline of the flow's live entry in the deadline heap (INT64_MAX: none) */
+    uint32_t gen; /* bumped when the slot's flow ends: older heap entries are stale */
 } Flow;
+
+typedef struct {
+    int64_t due;
+    uint32_t idx, gen;
+} Due;
 
 typedef struct {
     PyObject_HEAD
@@ -141,6 +149,8 @@ typedef struct {
     long long expired[N_EXPIRATIONS];
     long long flows_created, peak_flows;
     PyObject *finished; /* list of raw tuples */
+    Due *heap; /* min-heap of flow deadlines (advance ends every flow due, in any list order) */
+    size_t heap_n, heap_cap;
     PyObject *reasons[N_EXPIRATIONS];
 } Table;
 
@@ -332,6 +342,71 @@ static int expired_before(const Table *t, const Flow *f, int64_t ts, int proto, 
     return -1;
 }
 
+/* The first time at which expired_before(f, ts, proto, 0, 0) is not -1 (its tests are
+   "ts - x > T"); INT64_MAX when none applies. */
+static inline int64_t plus1(int64_t a, int64_t b) {
+    return a > INT64_MAX - b - 1 ? INT64_MAX : a + b + 1;
+}
+static int64_t deadline(const Table *t, const Flow *f) {
+    int64_t d = INT64_MAX, x;
+    if (f->key.proto == P_TCP) {
+        if (close_complete(f)) d = plus1(f->seen_ns, t->close_ns);
+        else if (attempt(f) && f->attempt_ns >= 0) d = plus1(f->attempt_ns, t->attempt_ns);
+    }
+    x = plus1(f->seen_ns, idle_ns(t, f->key.proto));
+    if (x < d) d = x;
+    if (t->active_ns) {
+        x = plus1(f->start_ns, t->active_ns);
+        if (x < d) d = x;
+    }
+    return d;
+}
+
+/* --- deadline heap ----------------------------------------------------------------- */
+static int heap_push(Table *t, int64_t due, uint32_t idx) {
+    if (t->heap_n == t->heap_cap) {
+        size_t cap = t->heap_cap ? t->heap_cap * 2 : 1024;
+        Due *nh = PyMem_Realloc(t->heap, cap * sizeof(Due));
+        if (nh == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->heap = nh;
+        t->heap_cap = cap;
+    }
+    Due e = {due, idx, t->flows[idx].gen};
+    size_t k = t->heap_n++;
+    while (k > 0) {
+        size_t up = (k - 1) / 2;
+        if (t->heap[up].due <= due) break;
+        t->heap[k] = t->heap[up];
+        k = up;
+    }
+    t->heap[k] = e;
+    t->flows[idx].due = due;
+    return 0;
+}
+static Due heap_pop(Table *t) {
+    Due top = t->heap[0], last = t->heap[--t->heap_n];
+    size_t n = t->heap_n, k = 0;
+    for (;;) {
+        size_t c = 2 * k + 1;
+        if (c >= n) break;
+        if (c + 1 < n && t->heap[c + 1].due < t->heap[c].due) c++;
+        if (t->heap[c].due >= last.due) break;
+        t->heap[k] = t->heap[c];
+        k = c;
+    }
+    if (n) t->heap[k] = last;
+    return top;
+}
+/* After a packet changed flow i: its deadline may have come closer (a close completed).
+   A later deadline needs nothing now: the entry pops early and is pushed again. */
+static inline int heap_note(Table *t, uint32_t i) {
+    int64_t d = deadline(t, &t->flows[i]);
+    return d < t->flows[i].due ? heap_push(t, d, i) : 0;
+}
+
 /* --- LRU lists ------------------------------------------------------------------- */
 static inline void lru_unlink(Table *t, uint32_t i) {
     Flow *f = &t->flows[i];
@@ -438,7 +513,9 @@ static inline uint32_t slab_take(Table *t) {
         t->free_head = t->flows[i].next;
     } else {
         i = t->n_used++;
+        t->flows[i].gen = 0;
     }
+    t->flows[i].due = INT64_MAX;
     return i;
 }
 
@@ -551,6 +628,8 @@ static int finish_flow(Table *t, uint32_t i, int reason) {
     Py_XDECREF(rec);
     ht_delete(t, i);
     lru_unlink(t, i);
+    f->gen += 1;
+    f->due = INT64_MAX;
     f->next = t->free_head;
     t->free_head = i;
     t->live -= 1;
@@ -582,18 +661,45 @@ static int sweep(Table *t) {
     return 0;
 }
 
-/* Every flow expired at t->now ends, wherever it stands in its list: with timestamps out
-   of order (or per-protocol timeouts within one list) a list is not sorted by deadline,
-   and what sweep() stops at would depend on which other flows share the table. */
-static int sweep_all(Table *t) {
-    for (int c = 0; c < N_CLS; c++) {
-        uint32_t i = t->head[c];
-        while (i != NIL) {
-            uint32_t next = t->flows[i].next;
-            Flow *f = &t->flows[i];
-            int reason = expired_before(t, f, t->now, f->key.proto, 0, 0);
-            if (reason >= 0 && finish_flow(t, i, reason) < 0) return -1;
-            i = next;
+/* Every flow expired at t->now ends, wherever it stands in its LRU list: with timestamps
+   out of order (or per-protocol timeouts within one list) a list is not sorted by
+   deadline, and where sweep() stops would depend on which other flows share the table.
+   The deadline heap finds them without visiting the flows not yet due. */
+static int sweep_due(Table *t) {
+    while (t->heap_n && t->heap[0].due <= t->now) {
+        Due e = heap_pop(t);
+        Flow *f = &t->flows[e.idx];
+        if (f->gen != e.gen || f->due != e.due) continue; /* the flow ended, or has a newer entry */
+        f->due = INT64_MAX;
+        int reason = expired_before(t, f, t->now, f->key.proto, 0, 0);
+        if (reason >= 0) {
+            if (finish_flow(t, e.idx, reason) < 0) return -1;
+        } else if (heap_push(t, deadline(t, f), e.idx) < 0) {
+            return -1;
+        }
+    }
+    /* stale entries (flows that ended on a packet, deadlines that came closer) are dropped
+       when the heap has grown well past the live flows */
+    if (t->heap_n > 4 * (size_t)t->live + 4096) {
+        size_t n = 0;
+        for (size_t k = 0; k < t->heap_n; k++) {
+            Due e = t->heap[k];
+            const Flow *f = &t->flows[e.idx];
+            if (f->gen == e.gen && f->due == e.due) t->heap[n++] = e;
+        }
+        t->heap_n = n;
+        for (size_t k = n / 2; k-- > 0;) { /* heapify */
+            Due x = t->heap[k];
+            size_t j = k;
+            for (;;) {
+                size_t c = 2 * j + 1;
+                if (c >= n) break;
+                if (c + 1 < n && t->heap[c + 1].due < t->heap[c].due) c++;
+                if (t->heap[c].due >= x.due) break;
+                t->heap[j] = t->heap[c];
+                j = c;
+            }
+            t->heap[j] = x;
         }
     }
     return 0;
@@ -956,7 +1062,7 @@ static int packet(Table *t, const Pkt *p, int64_t *fid, int64_t *seen) {
         if (p->ts > f->end_ns) f->end_ns = p->ts;
     }
     touch(t, i);
-    return 0;
+    return heap_note(t, i);
 }
 
 /* --- Python type ----------------------------------------------------------------- */
@@ -1152,7 +1258,7 @@ static PyObject *Table_advance(Table *t, PyObject *args) {
     long long ts;
     if (!PyArg_ParseTuple(args, "L", &ts)) return NULL;
     if (ts > t->now) t->now = ts;
-    if (sweep_all(t) < 0) return NULL;
+    if (sweep_due(t) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1238,6 +1344,7 @@ static int Table_init(Table *t, PyObject *args, PyObject *kwds) {
 static void Table_dealloc(Table *t) {
     PyMem_Free(t->flows);
     PyMem_Free(t->slots);
+    PyMem_Free(t->heap);
     Py_XDECREF(t->finished);
     for (int k = 0; k < N_EXPIRATIONS; k++) Py_XDECREF(t->reasons[k]);
     Py_XDECREF(t->cid_seed);
