@@ -45,6 +45,7 @@ from .pipeline import (
     assemble,
     check_options,
     expand_inputs,
+    few_gc_passes,
     merge_partials,
     run_part,
 )
@@ -71,6 +72,12 @@ def analyze_split(
     warn: Callable[[str], None] | None = None,
 ) -> Report:
     """Analyse ``paths`` split over ``jobs`` workers (local processes, or a Dask cluster)."""
+    with few_gc_passes():  # the parent's share, and unpickling the workers' states
+        return _analyze_split(paths, opts, jobs, scheduler, progress, warn)
+
+
+def _analyze_split(paths: list[str] | tuple[str, ...], opts: RunOptions, jobs: int | None, scheduler: str | None,
+                   progress: Progress | None, warn: Callable[[str], None] | None) -> Report:  # fmt: skip
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, got {jobs}")
     plan = expand_inputs(paths)
@@ -141,7 +148,8 @@ def work(files: list[str], opts: RunOptions, part: tuple[int, int], config: Dete
             report(done, packets)
 
     started = time.monotonic()
-    out = run_part(files, opts, part=part, progress=progress, detectors=detectors, stop=stop, spill=spill)
+    with few_gc_passes():
+        out = run_part(files, opts, part=part, progress=progress, detectors=detectors, stop=stop, spill=spill)
     out.workers = [{"part": part[0], "elapsed_s": round(time.monotonic() - started, 3),
                     "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}]  # fmt: skip
     if report is not None:
@@ -185,28 +193,50 @@ def _work_local(files: list[str], opts: RunOptions, part: tuple[int, int], confi
 
 def _run_local(plan: InputPlan, opts: RunOptions, config: DetectorConfig | None, n: int,
                spill_dir: str | None, progress: Progress | None) -> list[Partial]:  # fmt: skip
+    """Shares 1..n-1 in worker processes, share 0 in this process (its state is not pickled)."""
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
     counts = ctx.Array("q", 2 * n, lock=False)
     stop = ctx.Event()
     total = sum(os.path.getsize(f) for f in plan.files)
     spills = [os.path.join(spill_dir, f"part-{k}.pickle") if spill_dir else None for k in range(n)]
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_local, initargs=((counts, stop),)) as pool:
-        futures = [pool.submit(_work_local, plan.files, opts, (k, n), config, spills[k]) for k in range(n)]
+    shown = [0.0]
+
+    def show(force: bool = False) -> None:
+        now = time.monotonic()
+        if progress is not None and (force or now - shown[0] >= PROGRESS_EVERY_S):
+            shown[0] = now
+            progress(sum(counts[0::2]) // n, total, sum(counts[1::2]))
+
+    def own_report(done: int, packets: int) -> None:
+        counts[0], counts[1] = done, packets
+        show()
+
+    with ProcessPoolExecutor(n - 1, mp_context=ctx, initializer=_init_local,
+                             initargs=((counts, stop),)) as pool:  # fmt: skip
+        futures = [pool.submit(_work_local, plan.files, opts, (k, n), config, spills[k]) for k in range(1, n)]
+        try:
+            # a worker that fails makes this share stop early; its error is raised below
+            mine = work(plan.files, opts, (0, n), config, spills[0], own_report,
+                        lambda: stop.is_set() or any(f.done() and f.exception() for f in futures))
+        except BaseException:
+            stop.set()
+            raise
+        if mine.interrupted:
+            stop.set()  # Ctrl-C or SIGTERM here: every worker returns what it has read
         pending = set(futures)
         while pending:
             try:
                 _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
-                stop.set()  # every worker returns what it has read; the report says partial
+                stop.set()
                 continue
-            if progress is not None:
-                progress(sum(counts[0::2]) // n, total, sum(counts[1::2]))
-            for f in _done:
-                if f.exception() is not None:
-                    stop.set()
+            show()
+            if any(f.exception() is not None for f in _done):
+                stop.set()
+        show(force=True)
         try:
-            return [f.result() for f in futures]
+            return [mine] + [f.result() for f in futures]
         except BrokenProcessPool:
             raise NetsiftError(
                 "a worker process died (killed by a signal, or out of memory?); try fewer --jobs"

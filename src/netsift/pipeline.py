@@ -180,13 +180,13 @@ def analyze(
     """
     if isinstance(paths, str):
         paths = [paths]
-    with _few_gc_passes():
+    with few_gc_passes():
         return _analyze(paths, engine, top_n, progress, warn, flows, flow_config, flow_engine,
                         flows_path, report_flows, app, detect, config_path, detectors)  # fmt: skip
 
 
 @contextlib.contextmanager
-def _few_gc_passes() -> Iterator[None]:
+def few_gc_passes() -> Iterator[None]:
     """Run the young-generation collector every 50,000 allocations instead of 700.
 
     The flow stage allocates a tuple per finished flow (about 100,000 per

@@ -322,6 +322,21 @@ class _Pair:
         if last > self.last_ns:
             self.last_ns = last
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # plain containers only: a split run's workers send thousands of pairs to the parent,
+        # and a dataclass with a Counter and a set per pair unpickles several times slower
+        return (_pair, (self.queries, self.name_bytes, self.names, self.names_over_cap, dict(self.qtypes),
+                        self.responses, self.nxdomain, self.first_ns, self.last_ns, tuple(self.servers)))  # fmt: skip
+
+
+def _pair(queries: int, name_bytes: int, names: dict[str, tuple[int, int, int, str]], names_over_cap: int,
+          qtypes: dict[int, int], responses: int, nxdomain: int, first_ns: int, last_ns: int,
+          servers: tuple[tuple[int, int], ...]) -> _Pair:  # fmt: skip
+    counts: Counter[int] = Counter()
+    dict.update(counts, qtypes)
+    return _Pair(queries, name_bytes, names, names_over_cap, counts, responses, nxdomain, first_ns, last_ns,
+                 set(servers))  # fmt: skip
+
 
 _MAX_SERVERS: Final = 8
 

@@ -92,6 +92,13 @@ class PacketRefs:
             self._held.discard(latest)
             self._held.add(ref)
 
+    def __getstate__(self) -> tuple[int, int, list[tuple[int, int]]]:
+        return self.cap, self.total, self._heap
+
+    def __setstate__(self, state: tuple[int, int, list[tuple[int, int]]]) -> None:
+        self.cap, self.total, self._heap = state  # the heap's order survives pickling
+        self._held = {(-f, -n) for f, n in self._heap}
+
     def extend(self, refs: list[tuple[int, int]]) -> None:
         for f, n in refs:
             self.add(f, n)
