@@ -404,10 +404,11 @@ def _update_share(sessions: _Sessions, cols: PacketColumns, batch: RecordBatch, 
 
     clock = _clock(cols)
     rows = rows_of(cols, k, n, owner)
+    share = (k, n, cols, batch)
     if rows is None:
-        sessions.update(cols, batch, clock)
-    elif len(rows):
-        sessions.update(take_columns(cols, rows), take_batch(batch, rows), clock)
+        sessions.update(cols, batch, clock, share)
+    elif len(rows) or cols.is_fragment.any():  # (another worker's fragments may complete one of mine)
+        sessions.update(take_columns(cols, rows), take_batch(batch, rows), clock, share)
     else:
         sessions.tick(clock)
 
@@ -585,11 +586,14 @@ class _Sessions:
         self.decode = decode
         #: after each read batch: live flows, fragment trains, their bytes (see Partial.gauges)
         self.gauges: list[tuple[int, int, int]] = []
+        #: a split run's worker: every datagram is reassembled here, the flow stage takes its own
+        self.reassembler: FragmentTracker | None = None
 
     def update(self, cols: PacketColumns, batch: RecordBatch,
-               clock: tuple[int | None, int | None] | None = None) -> None:  # fmt: skip
+               clock: tuple[int | None, int | None] | None = None,
+               share: tuple[int, int, PacketColumns, RecordBatch] | None = None) -> None:  # fmt: skip
         """Feed one read batch (or a worker's rows of it, with the whole batch's ``clock``)."""
-        self._feed(cols, batch)
+        self._feed(cols, batch, share)
         self.tick(_clock(cols) if clock is None else clock)
 
     def tick(self, clock: tuple[int | None, int | None]) -> None:
@@ -599,13 +603,26 @@ class _Sessions:
             self.table.advance(flow_ts)
         if frag_ts is not None:
             self.fragments.expire(frag_ts)
+            if self.reassembler is not None:
+                self.reassembler.expire(frag_ts)
         self._sink()
         self.gauges.append((self.table.live, *self.fragments.live))
         if isinstance(self.writer, _Spill):
             self.writer.batch += 1
 
-    def _feed(self, cols: PacketColumns, batch: RecordBatch) -> None:
-        done = self.fragments.update(cols, batch) if cols.is_fragment.any() else []
+    def _feed(self, cols: PacketColumns, batch: RecordBatch,
+              share: tuple[int, int, PacketColumns, RecordBatch] | None = None) -> None:  # fmt: skip
+        """Feed decoded rows; ``share`` = (k, n, the whole batch's columns and records) for
+        worker k of n, whose ``cols`` are its rows (:mod:`netsift.partition`)."""
+        if share is None:
+            done = self.fragments.update(cols, batch) if cols.is_fragment.any() else []
+        else:
+            k, n, all_cols, all_batch = share
+            if cols.is_fragment.any():
+                self.fragments.update(cols, batch)  # counted here; the datagrams come from below
+            if self.reassembler is None:
+                self.reassembler = FragmentTracker()
+            done = self.reassembler.update(all_cols, all_batch) if all_cols.is_fragment.any() else []
         app = self.app
         out = FlowOut(len(cols)) if app is not None else None
         if app is not None and app.events is not None:
@@ -624,6 +641,19 @@ class _Sessions:
             at = [at[k] for k in order]
             dbatch = _datagram_batch(done)
             dcols = self.decode(dbatch)
+            if share is not None:  # the datagrams whose flow is this worker's
+                from .partition import shares
+
+                mine = np.flatnonzero(shares(dcols, n) == np.uint64(k)).tolist()
+                if len(mine) < len(done):
+                    done, at = [done[i] for i in mine], [at[i] for i in mine]
+                    if not done:  # nothing of this worker's was reassembled
+                        self.table.update(cols, batch, out=out)
+                        if app is not None and out is not None:
+                            app.update(cols, batch, out)
+                        return
+                    dbatch = _datagram_batch(done)
+                    dcols = self.decode(dbatch)
             dout = FlowOut(len(dcols)) if app is not None else None
             frames = [(d.file_index, d.frames[-1]) for d in done]
             start = k = 0
@@ -671,7 +701,7 @@ class _Sessions:
 
     def release(self) -> None:
         """Drop what only reading needs (the flow table, the writer), keeping the mergeable state."""
-        self.table = self.writer = self.decode = None  # type: ignore[assignment]
+        self.table = self.writer = self.decode = self.reassembler = None  # type: ignore[assignment]
         if self.app is not None:
             self.app.dns_sink = None
 
