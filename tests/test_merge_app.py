@@ -1,7 +1,7 @@
 """A split run's application layer: the workers' AppLayers merged say what one run says.
 
-``run_part(files, opts, (k, n))`` gives worker ``k`` of ``n`` the packets whose address pair
-hashes to ``k``; :func:`merge_partials` adds the workers' states (``AppLayer.merge``) and
+``run_part(files, opts, (k, n))`` gives worker ``k`` of ``n`` the packets whose flow hashes
+to ``k`` (:mod:`netsift.partition`); :func:`merge_partials` adds the workers' states (``AppLayer.merge``) and
 :func:`assemble` renders them.  The dns, tls and http sections of the merged run must be
 equal to one run's, list order included, while no bound is reached; past a bound the merge
 must be deterministic and flag approximation as one run does.
@@ -103,8 +103,8 @@ def _many_clients(path: Path, clients: int = 40, servers: int = 5, names: int = 
     Client ``c`` asks resolver ``c % servers`` ``names`` names (the last one NXDOMAIN, the
     second unanswered) and gets a response it did not ask for from resolver
     ``(c + 1) % servers``: before its first query for even clients, after its last one for
-    odd ones.  The two address pairs of a client go to different workers for some clients,
-    so a worker can see a client's responses but not its queries.
+    odd ones.  The two flows of a client go to different workers for some clients, so a
+    worker can see a client's responses but not its queries.
     """
     pkts: list[tuple[float, Packet]] = []
     t = 1.0

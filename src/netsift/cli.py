@@ -115,7 +115,7 @@ def cli() -> None:
                    "critical.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 1024), default=None, metavar="N",
               help="Worker processes [default: the number of cores; inputs under 4 MiB are read in one "
-                   "process]. Work is split by address pair; the report is the same for every N.")
+                   "process]. Work is split by flow; the report is the same for every N.")
 @click.option("--dask-scheduler", "dask_scheduler", metavar="ADDRESS",
               help="Run the workers on a Dask cluster (tcp://host:8786; needs the dask extra). The "
                    "captures (and --config) must be readable at the same paths on every worker; "

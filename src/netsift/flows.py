@@ -769,7 +769,7 @@ class FlowTable:
 
         The pipeline turns :attr:`auto_sweep` off and calls this at the end of
         every read batch with the batch's latest IP timestamp, so that when a
-        run is split by address pair (:mod:`netsift.partition`) each worker's
+        run is split by flow (:mod:`netsift.partition`) each worker's
         flows expire in the batch they would in one process.
         """
         if ts_ns > self._now:

@@ -18,6 +18,7 @@ report, marked partial, is still written.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import importlib
 import multiprocessing as mp
@@ -96,7 +97,8 @@ def _analyze_split(paths: list[str] | tuple[str, ...], opts: RunOptions, jobs: i
                     warn(message)
         workers_done = time.monotonic()
         spills = [p.spill for p in partials]
-        merged = merge_partials(partials)
+        with _no_gc():
+            merged = merge_partials(partials)
         if opts.flows and opts.flows_path:
             merged.exported = _write_flows([s for s in spills if s], opts.flows_path, plan)
         merged_at = time.monotonic()
@@ -180,7 +182,7 @@ def _init_local(shared: Any) -> None:
 
 
 def _work_local(files: list[str], opts: RunOptions, part: tuple[int, int], config: DetectorConfig | None,
-                spill: str | None) -> Partial:  # fmt: skip
+                spill: str | None) -> bytes:  # fmt: skip
     counts, stop = _shared
     k = part[0]
 
@@ -188,7 +190,32 @@ def _work_local(files: list[str], opts: RunOptions, part: tuple[int, int], confi
         counts[2 * k] = done
         counts[2 * k + 1] = packets
 
-    return work(files, opts, part, config, spill, report, stop.is_set)
+    return _dumps(work(files, opts, part, config, spill, report, stop.is_set))
+
+
+def _dumps(partial: Partial) -> bytes:
+    """A worker's state as bytes: the parent unpickles it itself, with the collector off."""
+    with _no_gc():
+        return pickle.dumps(partial, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Unpickling and merging workers' states makes millions of small objects and no garbage:
+    the cyclic collector's passes over them would only cost time (three times the unpickling)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _loads(blob: bytes) -> Partial:
+    with _no_gc():
+        partial: Partial = pickle.loads(blob)  # the project's own state, from this run's workers
+    return partial
 
 
 def _run_local(plan: InputPlan, opts: RunOptions, config: DetectorConfig | None, n: int,
@@ -236,7 +263,7 @@ def _run_local(plan: InputPlan, opts: RunOptions, config: DetectorConfig | None,
                 stop.set()
         show(force=True)
         try:
-            return [mine] + [f.result() for f in futures]
+            return [mine] + [_loads(f.result()) for f in futures]
         except BrokenProcessPool:
             raise NetsiftError(
                 "a worker process died (killed by a signal, or out of memory?); try fewer --jobs"
@@ -281,7 +308,7 @@ def _run_dask(address: str, plan: InputPlan, opts: RunOptions, config: DetectorC
         try:
             while True:
                 try:
-                    partials: list[Partial] = client.gather(futures)
+                    partials = [_loads(blob) for blob in client.gather(futures)]
                     break
                 except KeyboardInterrupt:
                     stop_event.set()  # each worker returns what it has read; the report says partial
@@ -293,7 +320,7 @@ def _run_dask(address: str, plan: InputPlan, opts: RunOptions, config: DetectorC
 
 
 def _work_dask(files: list[str], opts: RunOptions, part: tuple[int, int], config: DetectorConfig | None,
-               spill: str | None, topic: str) -> Partial:  # fmt: skip
+               spill: str | None, topic: str) -> bytes:  # fmt: skip
     dd = _distributed()
     queue = dd.Queue(f"{topic}-progress")
     stop_event = dd.Event(f"{topic}-stop")
@@ -304,7 +331,7 @@ def _work_dask(files: list[str], opts: RunOptions, part: tuple[int, int], config
         queue.put((k, done, packets))
         stopped[0] = bool(stop_event.is_set())
 
-    return work(files, opts, part, config, spill, report, lambda: stopped[0])
+    return _dumps(work(files, opts, part, config, spill, report, lambda: stopped[0]))
 
 
 def _listen(queue: Any, n: int, total: int, progress: Progress, stop: threading.Event) -> None:

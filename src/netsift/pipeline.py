@@ -309,7 +309,7 @@ def run_part(
 
     With ``part = (k, n)`` this is worker ``k`` of ``n`` (:mod:`netsift.partition`):
     it reads every packet, counts statistics over every n-th read batch, and
-    keeps for the flow stage the packets whose address pair is its own.  Its
+    keeps for the flow stage the packets whose flow is its own.  Its
     finished flows go to the pickle file ``spill`` (when flows are exported)
     for the parent to write in the order one process would have.  ``stop``
     is polled after every batch (a split run's Ctrl-C).
