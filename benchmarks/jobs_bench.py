@@ -10,17 +10,21 @@ process of the tree, so for split runs the parent or one worker), and each worke
 peak RSS and wall time from the report's `run.worker_runs`.  The reports of every `--jobs`
 value are checked equal (everything but `run` and `tool`) before any figure is printed.
 
-The projection uses per-stage costs measured in this process on the same capture:
+The projection uses per-stage costs measured in these runs:
 
-  start    interpreter start and imports (`netsift --version`)
-  read     reading and decoding every packet: each worker does all of it (the serial part)
-  work     one process's analysis minus `read`: what the workers divide
-  merge    the parent's cost per worker partial (unpickling and merging), from `stages_s`
-  report   rendering the report once, from `stages_s`
+  rest     a single run's wall time outside its reading and analysis: interpreter start,
+           imports, rendering and writing the report (whole process minus `run.elapsed_s`)
+  read     reading and decoding every packet, timed in this process: each worker does all
+           of it, so it never shrinks (the serial part)
+  work     a single run's analysis (`run.elapsed_s`) minus `read`: what the workers divide
+  collect  per worker the parent waits on after its own share: the worker's state pickled,
+           sent and unpickled (`stages_s.workers` minus the slowest share's `elapsed_s`)
+  merge    per worker, merging its state (`stages_s.merge`)
 
-  T(n) = start + read + work / n + (n - 1) * merge + report
+  T(n) = rest + read + work / n + (n - 1) * (collect + merge)
 
-It assumes the n cores are as fast as these and that the page cache feeds every worker.
+It assumes n cores as fast as these, shares as balanced as measured for n = 2, and a
+page cache that feeds every worker; the row for the measured n shows how well it fits.
 """
 
 from __future__ import annotations
@@ -59,29 +63,24 @@ def run_once(capture: str, jobs: int, out: str) -> dict[str, Any]:
     }
 
 
-def stage_costs(capture: str) -> dict[str, float]:
-    """start, read and one process's analysis (in this process), for the projection."""
+def read_cost(capture: str) -> float:
+    """Seconds to read and decode every packet as a worker does (best of two)."""
     from netsift.capture import CaptureReader
     from netsift.decode_fast import decode
-    from netsift.pipeline import RunOptions, expand_inputs, run_part
+    from netsift.partition import rows_of
     from netsift.stats import TrafficStats
 
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "netsift", "--version"], check=True, capture_output=True)
-    start = time.perf_counter() - t0
-    reads = []
+    best = float("inf")
     for _ in range(2):
         t0 = time.perf_counter()
         stats = TrafficStats()
         with CaptureReader(capture) as reader:
             for batch in reader.batches():
-                stats.carry(decode(batch), batch)  # what a worker does with a batch it does not count
-        reads.append(time.perf_counter() - t0)
-    plan = expand_inputs([capture])
-    t0 = time.perf_counter()
-    run_part(plan.files, RunOptions())
-    whole = time.perf_counter() - t0
-    return {"start": start, "read": min(reads), "work": whole - min(reads)}
+                cols = decode(batch)
+                stats.carry(cols, batch)  # what a worker does with a batch it does not count
+                rows_of(cols, 0, 2, False)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def _caps_reached(report: dict[str, Any]) -> list[str]:
@@ -100,8 +99,8 @@ def _caps_reached(report: dict[str, Any]) -> list[str]:
     return sorted(set(out))
 
 
-def project(costs: dict[str, float], merge: float, report: float, n: int) -> float:
-    return costs["start"] + costs["read"] + costs["work"] / n + (n - 1) * merge + report
+def project(c: dict[str, float], n: int) -> float:
+    return c["rest"] + c["read"] + c["work"] / n + (n - 1) * (c["collect"] + c["merge"])
 
 
 def main() -> int:
@@ -129,11 +128,20 @@ def main() -> int:
                                  if json.dumps(first.get(k), sort_keys=True)
                                  != json.dumps(rows[j][0]["body"].get(k), sort_keys=True))
                        for j in jobs[1:]}  # fmt: skip
-            costs = stage_costs(capture)
+            singles = rows.get(1, [])
             split = [r for j in jobs if j > 1 for r in rows[j]]
-            merge = statistics.median(r["run"]["stages_s"]["merge"] / max(1, r["run"]["workers"] - 1)
-                                      for r in split) if split else 0.0  # fmt: skip
-            report = statistics.median(r["run"]["stages_s"]["report"] for r in split) if split else 0.0
+            read = read_cost(capture)
+            costs = {"read": read}
+            if singles and split:
+                med = statistics.median
+                costs["rest"] = med(r["wall_s"] - r["run"]["elapsed_s"] for r in singles)
+                costs["work"] = med(r["run"]["elapsed_s"] for r in singles) - read
+                costs["collect"] = med(
+                    (r["run"]["stages_s"]["workers"] - max(w["elapsed_s"] for w in r["run"]["worker_runs"]))
+                    / max(1, r["run"]["workers"] - 1)
+                    for r in split
+                )
+                costs["merge"] = med(r["run"]["stages_s"]["merge"] / max(1, r["run"]["workers"] - 1) for r in split)
             summary = {}
             for j in jobs:
                 rs = rows[j]
@@ -151,9 +159,8 @@ def main() -> int:
             results["captures"][capture] = {
                 "runs": summary,
                 "costs": costs,
-                "merge_per_worker_s": merge,
-                "report_s": report,
-                "projection": {n: project(costs, merge, report, n) for n in map(int, a.project.split(","))},
+                "projection": {n: project(costs, n) for n in map(int, a.project.split(","))}
+                if len(costs) > 1 else {},
                 "speedup": {j: base / summary[j]["wall_s"] for j in jobs},
                 "sections_differing": differs,
                 "caps_reached": _caps_reached(first),
@@ -174,14 +181,16 @@ def main() -> int:
                      f"{r['speedup'][j]:.2f}×", f"{s['max_rss_mb']:.0f}", w]  # fmt: skip
             print("| " + " | ".join(cells) + " |" if a.markdown else "  ".join(cells))
         c = r["costs"]
-        print(f"\nstages: start {c['start']:.2f} s, read+decode {c['read']:.2f} s (every worker), "
-              f"divisible work {c['work']:.2f} s, merge {r['merge_per_worker_s']:.2f} s per worker, "
-              f"report {r['report_s']:.2f} s")  # fmt: skip
+        if not r["projection"]:
+            continue
+        print(f"\nstages: rest {c['rest']:.2f} s, read+decode {c['read']:.2f} s (every worker), "
+              f"divisible work {c['work']:.2f} s, collect {c['collect']:.2f} s and merge {c['merge']:.2f} s "
+              f"per worker")  # fmt: skip
+        one = project(c, 1)
         if a.markdown:
             print("\n| cores | projected wall s | projected speed-up |")
             print("|---|---|---|")
         for n, t in r["projection"].items():
-            one = project(c, 0.0, r["report_s"], 1)
             print(f"| {n} | {t:.2f} | {one / t:.2f}× |" if a.markdown else f"{n} cores: {t:.2f} s ({one / t:.2f}×)")
     print(f"\nload average before {results['load_before']}, after {results['load_after']}")
     if a.json_out:

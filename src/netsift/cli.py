@@ -118,8 +118,8 @@ def cli() -> None:
                    "process]. Work is split by flow; the report is the same for every N.")
 @click.option("--dask-scheduler", "dask_scheduler", metavar="ADDRESS",
               help="Run the workers on a Dask cluster (tcp://host:8786; needs the dask extra). The "
-                   "captures (and --config) must be readable at the same paths on every worker; "
-                   "--jobs defaults to the cluster's threads.")
+                   "captures must be readable at the same paths on every worker (and with --flows, "
+                   "the export's directory writable); --jobs defaults to the cluster's threads.")
 def analyze(captures: tuple[str, ...], output: str | None, engine: str, top_n: int,
             as_json: bool, quiet: bool, no_progress: bool, flows_path: str | None, no_flows: bool, no_app: bool,
             flow_engine: str, max_flows: int, tcp_timeout: float, udp_timeout: float,

@@ -5,8 +5,9 @@ for worker ``k`` of ``n``, :func:`~netsift.pipeline.merge_partials`,
 :func:`~netsift.pipeline.assemble`): how the work is split is in
 :mod:`netsift.partition`.  The report is the same as ``--jobs 1`` apart from its
 ``run`` timings; with ``--flows`` the workers spill their finished flows
-(pickles of the project's own records, in a private temporary directory) and the
-parent writes them in the order one process would have.
+(pickles of the project's own records, in a private directory beside the export)
+and the parent writes them in the order one process would have.  The parent reads
+share 0 itself; the other workers send their state back pickled.
 
 Progress: local workers write their bytes read and packets counted into a shared
 array the parent polls; Dask workers put the same figures on a
@@ -85,7 +86,7 @@ def _analyze_split(paths: list[str] | tuple[str, ...], opts: RunOptions, jobs: i
     check_options(opts)
     config = _detector_config(opts)
     started = time.monotonic()
-    spill_dir = _spill_dir(opts, scheduler)
+    spill_dir = _spill_dir(opts)
     try:
         if scheduler is not None:
             partials = _run_dask(scheduler, plan, opts, config, jobs, spill_dir, progress)
@@ -124,13 +125,13 @@ def _detector_config(opts: RunOptions) -> DetectorConfig | None:
     return load_config(opts.config_path, detector_classes())
 
 
-def _spill_dir(opts: RunOptions, scheduler: str | None) -> str | None:
-    """Where workers spill finished flows for the export: beside the export file (a Dask
-    cluster's workers must be able to write there), in a private directory."""
+def _spill_dir(opts: RunOptions) -> str | None:
+    """Where workers spill finished flows for the export: a private directory beside the
+    export file (where there is room for the flows; a Dask cluster's workers must be able
+    to write there)."""
     if not (opts.flows and opts.flows_path):
         return None
-    parent = os.path.dirname(os.path.abspath(opts.flows_path)) if scheduler is not None else None
-    return tempfile.mkdtemp(prefix=".netsift-flows-", dir=parent)
+    return tempfile.mkdtemp(prefix=".netsift-flows-", dir=os.path.dirname(os.path.abspath(opts.flows_path)))
 
 
 # -- one worker ----------------------------------------------------------------------------
