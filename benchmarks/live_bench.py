@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from netns import SCANNER_V4, NetnsPair  # noqa: E402
+from netns import SCANNER_V4, NetnsPair
 
 SENDER = r"""
 import socket, sys, time
@@ -70,7 +70,8 @@ def run_one(pair: NetnsPair, rate: float, seconds: float, size: int) -> dict[str
         os.kill(live.pid, signal.SIGTERM)
         live.communicate(timeout=300)
         t1 = os.times()
-        data = json.load(open(report))
+        with open(report) as f:
+            data = json.load(f)
         itf = data["live"]["interfaces"][0]
         return {
             "offered_pps": round(int(sent) / float(took)),

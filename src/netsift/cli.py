@@ -114,8 +114,8 @@ def cli() -> None:
               help="Exit with code 10 when a finding is at least this severe: info, low, medium, high, "
                    "critical.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 1024), default=None, metavar="N",
-              help="Worker processes [default: the number of cores; inputs under 4 MiB are read in one "
-                   "process]. Work is split by flow; the report is the same for every N.")
+              help="Worker processes [default: the number of cores, at most 4; inputs under 4 MiB are "
+                   "read in one process]. Work is split by flow; the report is the same for every N.")
 @click.option("--dask-scheduler", "dask_scheduler", metavar="ADDRESS",
               help="Run the workers on a Dask cluster (tcp://host:8786; needs the dask extra). The "
                    "captures must be readable at the same paths on every worker (and with --flows, "

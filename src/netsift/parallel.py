@@ -57,12 +57,19 @@ from .report import Report
 PROGRESS_EVERY_S = 0.25
 
 
+#: the default --jobs is the cores, up to this many: the parent collects and merges each
+#: worker's state in turn, and past four workers that costs more than a share saves
+#: (benchmarks/RESULTS.md, "Split runs"); --jobs N still asks for N
+MAX_DEFAULT_JOBS = 4
+
+
 def default_jobs() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on, at most :data:`MAX_DEFAULT_JOBS`."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_JOBS))
 
 
 def analyze_split(
