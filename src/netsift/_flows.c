@@ -386,18 +386,21 @@ static int heap_push(Table *t, int64_t due, uint32_t idx) {
     t->flows[idx].due = due;
     return 0;
 }
-static Due heap_pop(Table *t) {
-    Due top = t->heap[0], last = t->heap[--t->heap_n];
-    size_t n = t->heap_n, k = 0;
+/* Put x at slot k of the n-entry heap h and move it down to where it belongs. */
+static void sift_down(Due *h, size_t n, size_t k, Due x) {
     for (;;) {
         size_t c = 2 * k + 1;
         if (c >= n) break;
-        if (c + 1 < n && t->heap[c + 1].due < t->heap[c].due) c++;
-        if (t->heap[c].due >= last.due) break;
-        t->heap[k] = t->heap[c];
+        if (c + 1 < n && h[c + 1].due < h[c].due) c++;
+        if (h[c].due >= x.due) break;
+        h[k] = h[c];
         k = c;
     }
-    if (n) t->heap[k] = last;
+    h[k] = x;
+}
+static Due heap_pop(Table *t) {
+    Due top = t->heap[0], last = t->heap[--t->heap_n];
+    if (t->heap_n) sift_down(t->heap, t->heap_n, 0, last);
     return top;
 }
 /* After a packet changed flow i: its deadline may have come closer (a close completed).
@@ -688,19 +691,7 @@ static int sweep_due(Table *t) {
             if (f->gen == e.gen && f->due == e.due) t->heap[n++] = e;
         }
         t->heap_n = n;
-        for (size_t k = n / 2; k-- > 0;) { /* heapify */
-            Due x = t->heap[k];
-            size_t j = k;
-            for (;;) {
-                size_t c = 2 * j + 1;
-                if (c >= n) break;
-                if (c + 1 < n && t->heap[c + 1].due < t->heap[c].due) c++;
-                if (t->heap[c].due >= x.due) break;
-                t->heap[j] = t->heap[c];
-                j = c;
-            }
-            t->heap[j] = x;
-        }
+        for (size_t k = n / 2; k-- > 0;) sift_down(t->heap, n, k, t->heap[k]); /* heapify */
     }
     return 0;
 }

@@ -302,6 +302,15 @@ class _CappedSet:
             self.add(item)
 
 
+def _prune_sets(sets: dict[Any, _CappedSet], counter: BoundedCounter) -> dict[Any, _CappedSet]:
+    """The sets whose key ``counter`` still holds; the others give their members back to the budget."""
+    live = set(counter.counts)
+    for key, held in sets.items():
+        if key not in live:
+            held.release()
+    return {k: v for k, v in sets.items() if k in live}
+
+
 def _name_rank(name: str) -> tuple[int, str]:
     """The order DNS name sets keep names in at their cap: a hash of the name (CRC-32), so a
     capped set holds an unbiased sample of names, the one :func:`_mean_entropy` reads."""
@@ -694,11 +703,7 @@ class DnsFigures:
 
     def _prune_domain_names(self) -> None:
         """Drop the name sets of domains the domain counter no longer holds."""
-        live = set(self.domains.counts)
-        for dom_key, held in self.domain_names.items():
-            if dom_key not in live:
-                held.release()
-        self.domain_names = {k: v for k, v in self.domain_names.items() if k in live}
+        self.domain_names = _prune_sets(self.domain_names, self.domains)
 
     def merge(self, other: DnsFigures) -> None:
         """Add another worker's figures (see :meth:`AppLayer.merge`)."""
@@ -853,11 +858,7 @@ class TlsFigures:
 
     def _prune_sni_clients(self) -> None:
         """Drop the client sets of SNIs the SNI counter no longer holds."""
-        live = set(self.snis.counts)
-        for k, v in self.sni_clients.items():
-            if k not in live:
-                v.release()
-        self.sni_clients = {k: v for k, v in self.sni_clients.items() if k in live}
+        self.sni_clients = _prune_sets(self.sni_clients, self.snis)
 
     def merge(self, other: TlsFigures) -> None:
         """Add another worker's figures (see :meth:`AppLayer.merge`)."""
