@@ -426,12 +426,10 @@ def merge_partials(parts: list[Partial]) -> Partial:
     out = parts[0]
     for p in parts[1:]:
         out.interrupted |= p.interrupted
-        if len(p.files) > len(out.files):  # an interrupted worker read less
-            out.files.extend(p.files[len(out.files):])
-            for f in p.files[len(out.files) - len(p.files):]:
-                f.figures = _FileFigures()
+        only_theirs = p.files[len(out.files):]  # files an interrupted worker 0 did not reach
         for mine, theirs in zip(out.files, p.files, strict=False):
             mine.figures.merge(theirs.figures)
+        out.files.extend(only_theirs)
         out.stats.merge(p.stats)
         if len(p.gauges) > len(out.gauges):
             out.gauges.extend([(0, 0, 0)] * (len(p.gauges) - len(out.gauges)))
