@@ -101,7 +101,7 @@ def verdict(stats: TrafficStats, inputs: list[dict[str, Any]]) -> dict[str, Any]
             f"them (largest step back {stats.max_backwards_ns / 1e9:.6f} s).",
             packets=stats.out_of_order, percent=pct, threshold_percent=OOO_DEGRADED_PCT,
             max_backwards_s=stats.max_backwards_ns / 1e9)
-    unsupported = {lt: k for lt, k in stats.link_types.items() if lt not in LINK_TYPES}
+    unsupported = {lt: k for lt, k in sorted(stats.link_types.items()) if lt not in LINK_TYPES}
     if unsupported:
         names = ", ".join(f"{link_type_name(lt)} ({k})" for lt, k in unsupported.items())
         add("unsupported_link_type", "degraded",

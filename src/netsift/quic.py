@@ -389,7 +389,8 @@ class CryptoAssembler:
     hello was delivered is remembered only by its DCID, so retransmissions
     do not yield it twice.
 
-    Connections are keyed by the DCID their keys come from.  When the caller
+    Connections are keyed by the DCID their keys come from (and the caller's ``flow``,
+    so a connection replayed on another flow counts again).  When the caller
     passes a directional ``flow`` key (e.g. the client's 5-tuple), the
     assembler remembers the first DCID that decrypted on that flow, and a
     later client Initial that fails under its own DCID (the client switched
@@ -402,8 +403,8 @@ class CryptoAssembler:
     evicted: int = 0
     dropped_frames: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)
-    _open: OrderedDict[bytes, _Connection] = field(default_factory=OrderedDict)
-    _done: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    _open: OrderedDict[tuple[Hashable, bytes], _Connection] = field(default_factory=OrderedDict)
+    _done: OrderedDict[tuple[Hashable, bytes], None] = field(default_factory=OrderedDict)
     _flows: OrderedDict[Hashable, bytes] = field(default_factory=OrderedDict)
 
     def _count(self, code: str) -> None:
@@ -427,13 +428,15 @@ class CryptoAssembler:
         for packet in read.packets:
             for code in packet.anomalies:
                 self._count(code)
-            hello = self._add(packet)
+            hello = self._add(packet, flow)
             if hello is not None:
                 out.append(hello)
         return out
 
-    def _add(self, packet: InitialPacket) -> QuicHello | None:
-        key = packet.key_dcid
+    def _add(self, packet: InitialPacket, flow: Hashable | None = None) -> QuicHello | None:
+        # per flow and DCID: the same connection replayed on another flow (a trace captured
+        # twice, a test re-run) is a hello of its own, whichever flows it has met before
+        key = (flow, packet.key_dcid)
         if key in self._done or not packet.crypto:
             return None
         conn = self._open.get(key)
@@ -481,7 +484,7 @@ class CryptoAssembler:
             conn.anomalies.append("quic_crypto_overlap_mismatch")
             self._count("quic_crypto_overlap_mismatch")
 
-    def _complete(self, key: bytes, conn: _Connection) -> QuicHello | None:
+    def _complete(self, key: tuple[Hashable, bytes], conn: _Connection) -> QuicHello | None:
         stream = self._contiguous(conn)
         if len(stream) < HANDSHAKE_HEADER_BYTES:
             return None
@@ -494,7 +497,7 @@ class CryptoAssembler:
             self._finish(key)
             message = stream[:need]
             ch = parse_client_hello(message[HANDSHAKE_HEADER_BYTES:])
-            return QuicHello(conn.version, key, message, ch, conn.packets,
+            return QuicHello(conn.version, key[1], message, ch, conn.packets,
                              tuple(dict.fromkeys(conn.anomalies)))
         else:
             return None
@@ -503,7 +506,7 @@ class CryptoAssembler:
         self._finish(key)
         return None
 
-    def _finish(self, key: bytes) -> None:
+    def _finish(self, key: tuple[Hashable, bytes]) -> None:
         self._open.pop(key, None)
         self._done[key] = None
         if len(self._done) > self.max_connections:
