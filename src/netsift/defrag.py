@@ -69,8 +69,8 @@ Bounds (every drop is counted in :data:`FRAGMENT_COUNTERS`)
 Events and overlap policies (detector input)
     Besides the counts, the tracker keeps :class:`FragmentEvent` records for
     the fragmentation detector (:mod:`netsift.detect.fragmentation`), at most
-    :data:`MAX_EVENTS_PER_KIND` of each kind (the rest are counted in
-    ``events_dropped``): ``tiny_first_fragment``, ``oversize_datagram`` and
+    :data:`MAX_EVENTS_PER_KIND` of each kind, those that begin earliest (the
+    rest are counted in ``events_dropped``): ``tiny_first_fragment``, ``oversize_datagram`` and
     ``teardrop`` per occurrence, ``incomplete`` per train that ended without
     completing, and ``overlap`` per train in which fragments overlapped, when
     it ends.  For an overlapping train the fragments (offset, bytes, MF, in
@@ -230,6 +230,11 @@ class FragmentEvent:
     file_index: int
     frames: tuple[int, ...]
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def event_order(ev: FragmentEvent) -> tuple[Any, ...]:
+    """Events in time order (ties by where they are and what they say)."""
+    return (ev.first_ns, ev.file_index, ev.frames, ev.kind, ev.src, ev.dst, ev.ident, ev.last_ns)
 
 
 @dataclass
@@ -417,10 +422,11 @@ class FragmentTracker:
         self._examples: dict[str, list[tuple[tuple[int, int], dict[str, Any]]]] = {}
         self._trains: OrderedDict[tuple[int, ...], _Train] = OrderedDict()
         self._bytes = 0
-        #: detector input (module doc), at most MAX_EVENTS_PER_KIND per kind
-        self.events: list[FragmentEvent] = []
-        self.events_dropped: dict[str, int] = {}
-        self._events_per_kind: dict[str, int] = {}
+        #: detector input (module doc, :attr:`events`):
+        # per kind, the events that begin earliest (at most MAX_EVENTS_PER_KIND once trimmed):
+        # "earliest" rather than "first found" so that a split run's merge keeps the same
+        self._events: dict[str, list[FragmentEvent]] = {}
+        self._events_seen: dict[str, int] = {}
         self._now = (0, 0)  # (ts_ns, file_index) of the fragment being handled
 
     # -- public API -----------------------------------------------------------------
@@ -475,10 +481,10 @@ class FragmentTracker:
         for fact, items in other._examples.items():
             for where, ex in items:
                 self._example(fact, where, ex)
-        for ev in other.events:
-            self._add_event(ev)
-        for kind, n in other.events_dropped.items():
-            self.events_dropped[kind] = self.events_dropped.get(kind, 0) + n
+        for kind, evs in other._events.items():
+            self._events.setdefault(kind, []).extend(evs)
+            self._events_seen[kind] = self._events_seen.get(kind, 0) + other._events_seen.get(kind, 0)
+            self._trim_events(kind)
 
     def summary(self) -> dict[str, Any]:
         """Counters, facts, examples and the bounds in force, for a report section."""
@@ -535,11 +541,26 @@ class FragmentTracker:
                 "frames": list(frames[:16]),
             })
 
+    @property
+    def events(self) -> list[FragmentEvent]:
+        """The detector's input: of each kind the :data:`MAX_EVENTS_PER_KIND` that begin earliest, in time order."""
+        for kind in self._events:
+            self._trim_events(kind, MAX_EVENTS_PER_KIND)
+        return sorted((ev for evs in self._events.values() for ev in evs), key=event_order)
+
+    @property
+    def events_dropped(self) -> dict[str, int]:
+        """Events not kept, by kind."""
+        return {k: n - MAX_EVENTS_PER_KIND for k, n in self._events_seen.items() if n > MAX_EVENTS_PER_KIND}
+
+    def _trim_events(self, kind: str, over: int = 2 * MAX_EVENTS_PER_KIND) -> None:
+        evs = self._events[kind]
+        if len(evs) > over:
+            evs.sort(key=event_order)
+            del evs[MAX_EVENTS_PER_KIND:]
+
     def _event(self, kind: str, key: tuple[int, ...], first_ns: int, last_ns: int, file_index: int,
                frames: list[int], detail: dict[str, Any], proto: int = -1) -> None:  # fmt: skip
-        if self._events_per_kind.get(kind, 0) >= MAX_EVENTS_PER_KIND:
-            self.events_dropped[kind] = self.events_dropped.get(kind, 0) + 1
-            return
         if key[0] == 4:
             src, dst, ident, proto = ip_text(0, key[1]), ip_text(0, key[2]), key[3], key[4]
         else:
@@ -548,12 +569,9 @@ class FragmentTracker:
                                       tuple(frames[:MAX_EVENT_FRAMES]), detail))  # fmt: skip
 
     def _add_event(self, ev: FragmentEvent) -> None:
-        n = self._events_per_kind.get(ev.kind, 0)
-        if n >= MAX_EVENTS_PER_KIND:
-            self.events_dropped[ev.kind] = self.events_dropped.get(ev.kind, 0) + 1
-            return
-        self._events_per_kind[ev.kind] = n + 1
-        self.events.append(ev)
+        self._events_seen[ev.kind] = self._events_seen.get(ev.kind, 0) + 1
+        self._events.setdefault(ev.kind, []).append(ev)
+        self._trim_events(ev.kind)
 
     def _train_end(self, key: tuple[int, ...], train: _Train, completed: bool, reason: str) -> None:
         """Events for a train that ends: ``overlap`` if fragments overlapped, ``incomplete`` if not completed."""
