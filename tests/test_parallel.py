@@ -569,3 +569,16 @@ def test_progress_adds_up_across_workers(made: dict[str, Path]) -> None:
     assert all(d <= size for d in done), f"bytes read exceed the total: {max(done)} > {size}"
     assert packets[-1] == report["capture"]["packets"]
     assert done[-1] == size
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_the_whole_corpus_as_one_run(corpus_dir: Path) -> None:
+    """Every capture of the shared corpus in one run (2,500 files, half a million packets):
+    what depends on the order things were found in shows up across files — a QUIC
+    connection replayed in two traces, link types first seen in different files, more
+    fragment events than a kind keeps."""
+    single = analyze([str(corpus_dir)], app=APP, warn=lambda _m: None).data
+    split = analyze_split([str(corpus_dir)], RunOptions(app=APP), jobs=2).data
+    assert single["capture"]["files"] > 1000
+    assert_same_report(single, split, "the whole corpus, --jobs 2")
