@@ -582,3 +582,11 @@ def test_the_whole_corpus_as_one_run(corpus_dir: Path) -> None:
     split = analyze_split([str(corpus_dir)], RunOptions(app=APP), jobs=2).data
     assert single["capture"]["files"] > 1000
     assert_same_report(single, split, "the whole corpus, --jobs 2")
+
+
+def test_jobs_1_through_the_split_runner() -> None:
+    """analyze_split with one job (the API, or a one-core machine) runs in this process."""
+    sample = str(REPO_ROOT / "examples" / "sample.pcap")
+    split = analyze_split([sample], RunOptions(app=APP), jobs=1).data
+    assert (split["run"]["workers"], split["run"]["runner"]) == (1, "local")
+    assert_same_report(analyze([sample], app=APP).data, split, "analyze_split with jobs=1")

@@ -247,6 +247,8 @@ def _run_local(plan: InputPlan, opts: RunOptions, config: DetectorConfig | None,
         counts[0], counts[1] = done, packets
         show()
 
+    if n == 1:  # nothing to split (analyze_split called with jobs=1, or one core)
+        return [work(plan.files, opts, (0, 1), config, spills[0], own_report)]
     with ProcessPoolExecutor(n - 1, mp_context=ctx, initializer=_init_local,
                              initargs=((counts, stop),)) as pool:  # fmt: skip
         futures = [pool.submit(_work_local, plan.files, opts, (k, n), config, spills[k]) for k in range(1, n)]
