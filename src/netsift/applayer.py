@@ -302,6 +302,16 @@ class _CappedSet:
             self.add(item)
 
 
+def _merge_sets(mine: dict[Any, _CappedSet], theirs: dict[Any, _CappedSet], make: Callable[[], _CappedSet]) -> None:
+    """Add each of ``theirs`` sets into ``mine``'s set of its key (made by ``make`` if new), keys in
+    sorted order (a set budget that runs out then does so the same way whatever the insertion order)."""
+    for key in sorted(theirs):
+        held = mine.get(key)
+        if held is None:
+            held = mine[key] = make()
+        held.merge(theirs[key])
+
+
 def _prune_sets(sets: dict[Any, _CappedSet], counter: BoundedCounter) -> dict[Any, _CappedSet]:
     """The sets whose key ``counter`` still holds; the others give their members back to the budget."""
     live = set(counter.counts)
@@ -642,10 +652,7 @@ class DnsFigures:
     def _coarsen(self, bits: int) -> None:
         while True:
             self.rtt_bits = bits
-            coarse: Counter[int] = Counter()
-            for v, k in self.rtt_counts.items():
-                coarse[_round_bits(v, bits)] += k
-            self.rtt_counts = coarse
+            self.rtt_counts = coarse = _rebinned(self.rtt_counts, bits)
             if len(coarse) <= RTT_VALUES // 2 or bits <= 4:
                 return
             bits -= 2
@@ -715,12 +722,9 @@ class DnsFigures:
         self.domains.merge(other.domains)
         self.name_len += other.name_len
         bits = min((b for b in (self.rtt_bits, other.rtt_bits) if b is not None), default=None)
-        rtts = self.rtt_counts
         if bits is not None and bits != self.rtt_bits:
-            self.rtt_counts = Counter()
-            for v, k in rtts.items():
-                self.rtt_counts[_round_bits(v, bits)] += k
-            rtts = self.rtt_counts
+            self.rtt_counts = _rebinned(self.rtt_counts, bits)
+        rtts = self.rtt_counts
         for v, k in other.rtt_counts.items():
             rtts[v if bits is None else _round_bits(v, bits)] += k
         self.rtt_bits = bits
@@ -728,13 +732,9 @@ class DnsFigures:
             self._coarsen(24 if bits is None else bits - 2)
         # the name sets, each from this side's budget (domains, then clients, in key order)
         self.names_budget.refused += other.names_budget.refused
-        dn = self.domain_names
-        for dom in sorted(other.domain_names):
-            mine = dn.get(dom)
-            if mine is None:
-                mine = dn[dom] = _CappedSet(10_000, self.names_budget, _name_rank)
-            mine.merge(other.domain_names[dom])
-        if len(dn) > 4 * COUNTER_CAP:
+        _merge_sets(self.domain_names, other.domain_names,
+                    functools.partial(_CappedSet, 10_000, self.names_budget, _name_rank))  # fmt: skip
+        if len(self.domain_names) > 4 * COUNTER_CAP:
             self._prune_domain_names()
         self.clients.merge(other.clients)
         rows, held = self.clients.rows, self.replies_only
@@ -869,13 +869,8 @@ class TlsFigures:
         self.snis.merge(other.snis)
         # the client sets, each from this side's budget (SNIs, then fingerprints, in key order)
         self.clients_budget.refused += other.clients_budget.refused
-        sc = self.sni_clients
-        for sni in sorted(other.sni_clients):
-            mine = sc.get(sni)
-            if mine is None:
-                mine = sc[sni] = _CappedSet(10_000, self.clients_budget)
-            mine.merge(other.sni_clients[sni])
-        if len(sc) > 4 * COUNTER_CAP:
+        _merge_sets(self.sni_clients, other.sni_clients, functools.partial(_CappedSet, 10_000, self.clients_budget))
+        if len(self.sni_clients) > 4 * COUNTER_CAP:
             self._prune_sni_clients()
         self.clients.merge(other.clients)
         self.ja4.merge(other.ja4)
@@ -982,6 +977,14 @@ def _ranked(c: Counter[Any]) -> list[tuple[Any, int]]:
 RTT_VALUES: Final = 200_000
 #: Matched RTTs up to which the quantiles are numpy's over the array of every value.
 RTT_EXPAND: Final = 1 << 22
+
+
+def _rebinned(counts: Counter[int], bits: int) -> Counter[int]:
+    """``counts`` with every value rounded to ``bits`` significant bits."""
+    out: Counter[int] = Counter()
+    for v, k in counts.items():
+        out[_round_bits(v, bits)] += k
+    return out
 
 
 def _round_bits(v: int, bits: int) -> int:

@@ -144,6 +144,11 @@ class RecordBatch:
     def __len__(self) -> int:
         return int(self.off.shape[0])
 
+    def take(self, rows: npt.NDArray[np.int64]) -> RecordBatch:
+        """The records of ``rows`` only; the buffer is shared, not copied."""
+        return RecordBatch(self.buf, self.off[rows], self.caplen[rows], self.wirelen[rows], self.ts_ns[rows],
+                           self.link_type[rows], self.iface[rows], self.first_frame, self.file_index)  # fmt: skip
+
     def packet_bytes(self, i: int) -> bytes:
         """The captured bytes of record ``i`` (for the reference decoder and tests)."""
         start = int(self.off[i])

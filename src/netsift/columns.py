@@ -214,6 +214,20 @@ class PacketColumns:
     def as_dict(self) -> dict[str, npt.NDArray[np.generic]]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def take(self, rows: npt.NDArray[np.int64]) -> PacketColumns:
+        """The columns of ``rows`` only (frame numbers are kept)."""
+        return PacketColumns(**{name: col[rows] for name, col in self.as_dict().items()})  # type: ignore[arg-type]
+
+
+U64 = npt.NDArray[np.uint64]
+
+
+def lower_first(sh: U64, sl: U64, dh: U64, dl: U64) -> tuple[npt.NDArray[np.bool_], U64, U64, U64, U64]:
+    """Each row's two addresses as (hi, lo) halves, the lower first (tshark's conversation
+    order): (source is the lower or equal, lower hi, lower lo, higher hi, higher lo)."""
+    fwd = (sh < dh) | ((sh == dh) & (sl <= dl))
+    return fwd, np.where(fwd, sh, dh), np.where(fwd, sl, dl), np.where(fwd, dh, sh), np.where(fwd, dl, sl)
+
 
 COLUMN_DTYPES: dict[str, type[np.generic]] = {
     "frame": np.int64,

@@ -32,8 +32,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .capture import RecordBatch
-from .columns import PacketColumns
+from .columns import PacketColumns, lower_first
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -48,31 +47,27 @@ def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return out
 
 
-def pair_hash(cols: PacketColumns) -> npt.NDArray[np.uint64]:
-    """A hash of each row's unordered (source, destination) address pair (0 for non-IP rows)."""
-    sh, sl, dh, dl = cols.ip_src_hi, cols.ip_src_lo, cols.ip_dst_hi, cols.ip_dst_lo
-    fwd = (sh < dh) | ((sh == dh) & (sl <= dl))
-    ah, al = np.where(fwd, sh, dh), np.where(fwd, sl, dl)
-    bh, bl = np.where(fwd, dh, sh), np.where(fwd, dl, sl)
+def _pair_hash(cols: PacketColumns) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """A hash of each row's unordered address pair (0 for non-IP rows), and whether the
+    source is the lower address (or equal)."""
+    fwd, ah, al, bh, bl = lower_first(cols.ip_src_hi, cols.ip_src_lo, cols.ip_dst_hi, cols.ip_dst_lo)
     with np.errstate(over="ignore"):
         h = _mix(al * _M1 ^ ah)
         h = _mix(h ^ bl * _M1 ^ (bh * _M2))
-    return h
+    return h, fwd
 
 
 def flow_hash(cols: PacketColumns) -> npt.NDArray[np.uint64]:
     """Each row's hash for the flow stage: unfragmented TCP and UDP by their unordered
-    (address, port) endpoints and protocol, everything else by :func:`pair_hash`."""
-    h = pair_hash(cols)
+    (address, port) endpoints and protocol, everything else by its address pair."""
+    h, fwd = _pair_hash(cols)
     l4 = (cols.l4_off >= 0) & ~cols.is_fragment & ((cols.ip_proto == 6) | (cols.ip_proto == 17))
     if not l4.any():
         return h
-    sh, sl, dh, dl = cols.ip_src_hi, cols.ip_src_lo, cols.ip_dst_hi, cols.ip_dst_lo
     sp, dp = cols.sport.astype(np.uint64), cols.dport.astype(np.uint64)
-    lower = (sh < dh) | ((sh == dh) & (sl < dl))  # the source is the lower address
-    same = (sh == dh) & (sl == dl)
-    pa = np.where(same, np.minimum(sp, dp), np.where(lower, sp, dp))  # port of the lower endpoint
-    pb = np.where(same, np.maximum(sp, dp), np.where(lower, dp, sp))
+    same = (cols.ip_src_hi == cols.ip_dst_hi) & (cols.ip_src_lo == cols.ip_dst_lo)
+    pa = np.where(same, np.minimum(sp, dp), np.where(fwd, sp, dp))  # port of the lower endpoint
+    pb = np.where(same, np.maximum(sp, dp), np.where(fwd, dp, sp))
     with np.errstate(over="ignore"):
         h5 = _mix(h ^ _mix(((pa << np.uint64(16)) | pb) * _M1 + cols.ip_proto.astype(np.uint64)))
     out: npt.NDArray[np.uint64] = np.where(l4, h5, h)
@@ -92,23 +87,3 @@ def rows_of(cols: PacketColumns, part: int, parts: int, batch_owner: bool) -> np
     if mine.all():
         return None
     return np.flatnonzero(mine)
-
-
-def take_columns(cols: PacketColumns, rows: npt.NDArray[np.int64]) -> PacketColumns:
-    """The decoded columns of ``rows`` only (frame numbers are kept)."""
-    return PacketColumns(**{name: getattr(cols, name)[rows] for name in cols.__dataclass_fields__})
-
-
-def take_batch(batch: RecordBatch, rows: npt.NDArray[np.int64]) -> RecordBatch:
-    """The records of ``rows`` only; the buffer is shared, not copied."""
-    return RecordBatch(
-        buf=batch.buf,
-        off=batch.off[rows],
-        caplen=batch.caplen[rows],
-        wirelen=batch.wirelen[rows],
-        ts_ns=batch.ts_ns[rows],
-        link_type=batch.link_type[rows],
-        iface=batch.iface[rows],
-        first_frame=batch.first_frame,
-        file_index=batch.file_index,
-    )

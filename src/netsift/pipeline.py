@@ -400,7 +400,7 @@ def run_part(
 def _update_share(sessions: _Sessions, cols: PacketColumns, batch: RecordBatch, k: int, n: int,
                   owner: bool) -> None:  # fmt: skip
     """Feed worker ``k`` of ``n`` its rows of a batch, on the whole batch's clock."""
-    from .partition import rows_of, take_batch, take_columns
+    from .partition import rows_of
 
     clock = _clock(cols)
     rows = rows_of(cols, k, n, owner)
@@ -408,7 +408,7 @@ def _update_share(sessions: _Sessions, cols: PacketColumns, batch: RecordBatch, 
     if rows is None:
         sessions.update(cols, batch, clock, share)
     elif len(rows) or cols.is_fragment.any():  # (another worker's fragments may complete one of mine)
-        sessions.update(take_columns(cols, rows), take_batch(batch, rows), clock, share)
+        sessions.update(cols.take(rows), batch.take(rows), clock, share)
     else:
         sessions.tick(clock)
 
@@ -615,12 +615,17 @@ class _Sessions:
         if share is None:
             done = self.fragments.update(cols, batch) if cols.is_fragment.any() else []
         else:
-            k, n, all_cols, all_batch = share
+            part, parts, all_cols, all_batch = share
             if cols.is_fragment.any():
                 self.fragments.update(cols, batch)  # counted here; the datagrams come from below
             if self.reassembler is None:
                 self.reassembler = FragmentTracker()
             done = self.reassembler.update(all_cols, all_batch) if all_cols.is_fragment.any() else []
+            if done:  # the datagrams whose flow is this worker's
+                from .partition import shares
+
+                mine = shares(self.decode(_datagram_batch(done)), parts) == np.uint64(part)
+                done = [d for d, keep in zip(done, mine.tolist(), strict=True) if keep]
         app = self.app
         out = FlowOut(len(cols)) if app is not None else None
         if app is not None and app.events is not None:
@@ -639,19 +644,6 @@ class _Sessions:
             at = [at[k] for k in order]
             dbatch = _datagram_batch(done)
             dcols = self.decode(dbatch)
-            if share is not None:  # the datagrams whose flow is this worker's
-                from .partition import shares
-
-                mine = np.flatnonzero(shares(dcols, n) == np.uint64(k)).tolist()
-                if len(mine) < len(done):
-                    done, at = [done[i] for i in mine], [at[i] for i in mine]
-                    if not done:  # nothing of this worker's was reassembled
-                        self.table.update(cols, batch, out=out)
-                        if app is not None and out is not None:
-                            app.update(cols, batch, out)
-                        return
-                    dbatch = _datagram_batch(done)
-                    dcols = self.decode(dbatch)
             dout = FlowOut(len(dcols)) if app is not None else None
             frames = [(d.file_index, d.frames[-1]) for d in done]
             start = k = 0

@@ -42,6 +42,7 @@ from .columns import (
     PacketColumns,
     ip_text,
     link_type_name,
+    lower_first,
 )
 from .keyed import MAX, MIN, SUM, KeyedTable, SplitTable, top
 
@@ -254,13 +255,11 @@ class TrafficStats:
         """Top talkers and conversations (unordered address pairs, lower address first)."""
         sh, sl, dh, dl = c.ip_src_hi[ip], c.ip_src_lo[ip], c.ip_dst_hi[ip], c.ip_dst_lo[ip]
         ones = np.ones(w.shape[0], np.int64)
-        fwd = (sh < dh) | ((sh == dh) & (sl <= dl))
+        fwd, ah, al, bh, bl = lower_first(sh, sl, dh, dl)
         f = fwd.astype(np.int64)
         conv_vals = [f, w * f, 1 - f, w * (1 - f), t, t]
         self.src.update([sh, sl], [ones, w])
         self.dst.update([dh, dl], [ones, w])
-        ah, al = np.where(fwd, sh, dh), np.where(fwd, sl, dl)
-        bh, bl = np.where(fwd, dh, sh), np.where(fwd, dl, sl)
         self.conversations.update([ah, al, bh, bl], conv_vals)
 
     def _hidden_layers(self, c: PacketColumns, trunc: npt.NDArray[np.bool_]) -> None:
