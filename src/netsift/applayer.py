@@ -142,6 +142,25 @@ def _version_of_client(ch: tlsmod.ClientHello) -> int:
     return max(versions) if versions else ch.legacy_version
 
 
+#: (legacy version, supported_versions) -> the name of the highest version offered
+_CLIENT_VERSION_NAMES: dict[tuple[int, Any], str | None] = {}
+
+
+def _client_version_name(ch: tlsmod.ClientHello) -> str | None:
+    """``tls_version_name(_version_of_client(ch))``, cached: clients offer few distinct lists."""
+    key = (ch.legacy_version, ch.supported_versions)
+    try:
+        return _CLIENT_VERSION_NAMES[key]
+    except KeyError:
+        pass
+    except TypeError:  # a hand-built hello holding a list
+        return tls_version_name(_version_of_client(ch))
+    name = _CLIENT_VERSION_NAMES[key] = tls_version_name(_version_of_client(ch))
+    if len(_CLIENT_VERSION_NAMES) > 4096:
+        _CLIENT_VERSION_NAMES.clear()
+    return name
+
+
 def _version_of_server(sh: tlsmod.ServerHello) -> int:
     return sh.supported_version if sh.supported_version is not None else sh.legacy_version
 
@@ -447,6 +466,21 @@ def registered_domain(name: str) -> str:
     (no download at run time).  A name that is itself a public suffix or a
     single label is returned as is; the root is ``.``.
     """
+    hit = _RD_CACHE.get(name)
+    if hit is not None:
+        return hit
+    out = _registered_domain(name)
+    if len(_RD_CACHE) > 100_000:
+        _RD_CACHE.clear()
+    _RD_CACHE[name] = out
+    return out
+
+
+#: names as given -> their registered domain (most queries repeat a name seen before)
+_RD_CACHE: dict[str, str] = {}
+
+
+def _registered_domain(name: str) -> str:
     name = name.rstrip(".").lower()
     if not name:
         return "."
@@ -1655,7 +1689,7 @@ class AppLayer:
         client = af.client
         if client is None:
             client = af.client = self._sender(i)
-        version = tls_version_name(_version_of_client(ch))
+        version = _client_version_name(ch)
         f.client_versions[version or "?"] += 1
         if ch.alpn:
             f.alpn[_alpn_text(ch.alpn[0])] += 1

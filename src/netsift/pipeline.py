@@ -681,11 +681,13 @@ class _Sessions:
 
     def _with_app(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Finished flows with their application summaries appended (see FlowRecord.app)."""
-        assert self.app is not None
-        pop = self.app.pop
+        app = self.app
+        assert app is not None
+        pop, flows, dns = app.pop, app._flows, app._dns_flows
         out = []
         for r in raw:
-            info = pop((r[_FIRST_FILE] << 40) | r[_FIRST_FRAME])  # flows.flow_id, inlined
+            fid = (r[_FIRST_FILE] << 40) | r[_FIRST_FRAME]  # flows.flow_id, inlined
+            info = pop(fid) if fid in flows or fid in dns else None  # most flows have no state
             out.append(r if info is None else (*r, info))
         return out
 

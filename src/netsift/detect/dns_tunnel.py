@@ -365,6 +365,12 @@ class DnsTunnelDetector(Detector):
         #: name -> (lower-case name, registered domain, allowlist hit) for names seen
         self._names: dict[str, tuple[str, str, str | None]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the name cache is only a cache: a split run's worker does not send it to the parent
+        state = self.__dict__.copy()
+        state["_names"] = {}
+        return state
+
     # -- ingest --------------------------------------------------------------------------------
 
     def _name(self, name: str) -> tuple[str, str, str | None]:
