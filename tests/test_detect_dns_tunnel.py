@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,14 @@ import pytest
 from scapy.utils import wrpcap
 
 from netsift.detect import Detectors, detector_classes
-from netsift.detect.base import FinishContext
+from netsift.detect.base import DnsEvents, FinishContext
 from netsift.detect.config import config_from_dict
 from netsift.detect.dns_tunnel import (
     Allowlist,
     DnsTunnelDetector,
     TunnelThresholds,
     _dns_pair,
+    _pair_rank,
     entropy_ratio,
     name_length,
     name_shape,
@@ -212,6 +214,57 @@ def test_merge_equals_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     for m in merged + whole:
         m.pop("packets")
     assert merged == whole
+
+
+def _events(rows: list[tuple[int, int, str, int]]) -> DnsEvents:
+    """Queries (client host number, domain number, label, ts) as one batch of DnsEvents."""
+    names = [f"{label}.d{dom}.example" for _, dom, label, _ in rows]
+    n = len(rows)
+    return DnsEvents(
+        ts_ns=[ts for *_, ts in rows], file_index=[0] * n, frame=[ts for *_, ts in rows],
+        client=[(0, 0x0A000000 + c) for c, *_ in rows], server=[(0, 0x0A0000FE)] * n, server_port=[53] * n,
+        transport=["udp"] * n, response=[False] * n, qname=list(names), qtype=[16] * n, rcode=[0] * n,
+        answers=[()] * n, size=[40 + len(x) for x in names],
+    )  # fmt: skip
+
+
+def _held(det: DnsTunnelDetector) -> dict[Any, tuple[Any, ...]]:
+    return {k: (p.queries, p.name_bytes, dict(p.qtypes), sorted(p.names.items()), p.first_ns, p.last_ns)
+            for k, p in det.pairs.items()}  # fmt: skip
+
+
+def test_pairs_at_their_bound_do_not_depend_on_order_or_split() -> None:
+    """Past ``max_pairs`` the table holds the lowest-ranked pairs, each whole: the same
+    pairs, counts and dropped queries whatever the batches and however the run is split
+    (the 5M benchmark capture has twice as many pairs as the default bound)."""
+    rng = random.Random(7)
+    rows = [(rng.randrange(6), rng.randrange(8), f"x{rng.randrange(40)}", 1_000 + i) for i in range(600)]
+    t = TunnelThresholds(max_pairs=9)
+    keys = {((0, 0x0A000000 + c), f"d{d}.example") for c, d, _, _ in rows}
+    assert len(keys) > 3 * t.max_pairs  # the bound matters
+
+    def run(batches: list[list[tuple[int, int, str, int]]]) -> DnsTunnelDetector:
+        det = DnsTunnelDetector(t)
+        for b in batches:
+            det.dns(_events(b))
+        return det
+
+    one = run([rows[i : i + 50] for i in range(0, len(rows), 50)])
+    lowest = sorted(keys, key=_pair_rank)[: t.max_pairs]
+    assert set(one.pairs) == set(lowest)
+    # every query is either in a held pair or counted as dropped
+    assert sum(p.queries for p in one.pairs.values()) + one.pairs_dropped == len(rows)
+    other = run([rows[i : i + 37] for i in range(0, len(rows), 37)])  # evictions at other moments
+    assert _held(other) == _held(one) and other.pairs_dropped == one.pairs_dropped
+    for parts in (2, 3):  # a split run: workers by flow, merged in order
+        workers = [run([[r for r in rows[i : i + 50] if (r[0] * 31 + r[1] * 7 + len(r[2])) % parts == k]
+                        for i in range(0, len(rows), 50)]) for k in range(parts)]  # fmt: skip
+        merged = pickle.loads(pickle.dumps(workers[0]))
+        for w in workers[1:]:
+            merged.merge(pickle.loads(pickle.dumps(w)))
+        assert _held(merged) == _held(one)
+        assert merged.pairs_dropped == one.pairs_dropped
+        assert merged.names_held == one.names_held == sum(len(p.names) for p in one.pairs.values())
 
 
 # -- config ------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ and minute the rate counters (capped).  Caps are reported in the evidence.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import operator
 import re
 from collections import Counter
@@ -160,7 +162,9 @@ class TunnelThresholds:
     rate_txt_null_per_min: int = 50
     #: Query-name bytes per source and minute: Sigma ``net_high_dns_bytes_out`` (> 300,000), §2.7.
     rate_bytes_per_min: int = 300_000
-    #: (client, domain) pairs tracked: netsift's own memory bound (about 1 KiB each).
+    #: (client, domain) pairs tracked: netsift's own memory bound (about 1 KiB each).  At the
+    #: bound the table holds the pairs whose keys hash lowest (a sample that does not depend
+    #: on arrival order: traffic early in a capture cannot crowd out a later tunnel).
     max_pairs: int = 50_000
     #: Distinct names kept per pair: netsift's own; beyond it new names are counted only.
     max_names_per_pair: int = 5_000
@@ -341,6 +345,14 @@ def _pair(queries: int, name_bytes: int, names: dict[str, tuple[int, int, int, s
 _MAX_SERVERS: Final = 8
 
 
+def _pair_rank(key: tuple[tuple[int, int], str]) -> int:
+    """A pair's place in the order the table keeps pairs in at its bound: a 64-bit BLAKE2b
+    hash of the key (the same in every process, unlike Python's string hash)."""
+    (hi, lo), reg = key
+    data = f"{hi},{lo},{reg}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
 class DnsTunnelDetector(Detector):
     """DNS tunnelling and exfiltration per (client, registered domain); Sigma DNS rates per source."""
 
@@ -354,7 +366,10 @@ class DnsTunnelDetector(Detector):
         self.allow = Allowlist((DEFAULT_ALLOWLIST if t.default_allowlist else ()) + tuple(t.allow_domains))
         #: (client, registered domain) -> state
         self.pairs: dict[tuple[tuple[int, int], str], _Pair] = {}
+        #: queries of the pairs not held (refused at the bound, or pushed out by a pair that ranks lower)
         self.pairs_dropped = 0
+        #: the held pairs by rank, largest first (:func:`_pair_rank` negated), once the bound is reached
+        self._ranks: list[tuple[int, tuple[tuple[int, int], str]]] | None = None
         #: distinct names kept in all pairs, and new names not kept because of max_names_total
         self.names_held = 0
         self.names_dropped = 0
@@ -369,6 +384,7 @@ class DnsTunnelDetector(Detector):
         # the name cache is only a cache: a split run's worker does not send it to the parent
         state = self.__dict__.copy()
         state["_names"] = {}
+        state["_ranks"] = None  # rebuilt from the pairs when needed
         return state
 
     # -- ingest --------------------------------------------------------------------------------
@@ -384,12 +400,37 @@ class DnsTunnelDetector(Detector):
         return hit
 
     def _pair(self, key: tuple[tuple[int, int], str]) -> _Pair | None:
-        p = self.pairs.get(key)
-        if p is None:
-            if len(self.pairs) >= self.t.max_pairs:
-                self.pairs_dropped += 1
-                return None
-            p = self.pairs[key] = _Pair()
+        """The state of a pair; None when the table is full and every held pair ranks below it.
+
+        At the bound a new pair that ranks below the highest-ranked held pair takes its place
+        (that pair's queries are counted as dropped).  So the table ends up holding the
+        ``max_pairs`` lowest-ranked pairs of the whole input, each with all of its queries (a
+        pair that ends up held ranks below any pair it could have been pushed out by), however
+        the input was ordered or split among a run's workers.
+        """
+        pairs = self.pairs
+        p = pairs.get(key)
+        if p is not None:
+            return p
+        if len(pairs) < self.t.max_pairs:
+            p = pairs[key] = _Pair()
+            if self._ranks is not None:
+                heapq.heappush(self._ranks, (-_pair_rank(key), key))
+            return p
+        ranks = self._ranks
+        if ranks is None:
+            ranks = self._ranks = [(-_pair_rank(k), k) for k in pairs]
+            heapq.heapify(ranks)
+        if not ranks:
+            return None  # max_pairs is 0
+        rank = _pair_rank(key)
+        if rank >= -ranks[0][0]:
+            return None
+        _, out = heapq.heapreplace(ranks, (-rank, key))
+        gone = pairs.pop(out)
+        self.pairs_dropped += gone.queries
+        self.names_held -= len(gone.names)
+        p = pairs[key] = _Pair()
         return p
 
     def dns(self, events: DnsEvents) -> None:
@@ -436,6 +477,7 @@ class DnsTunnelDetector(Detector):
                     continue
                 p = self._pair((client, reg))
                 if p is None:
+                    self.pairs_dropped += k
                     continue
                 p.queries += k
                 p.name_bytes += size
@@ -487,6 +529,7 @@ class DnsTunnelDetector(Detector):
         for key, o in other.pairs.items():
             p = self._pair(key)
             if p is None:
+                self.pairs_dropped += o.queries
                 continue
             p.queries += o.queries
             p.name_bytes += o.name_bytes
@@ -530,7 +573,7 @@ class DnsTunnelDetector(Detector):
 
     def _caps(self) -> dict[str, Any]:
         return {"pairs_tracked": len(self.pairs), "pairs_cap": self.t.max_pairs,
-                "pairs_dropped_at_cap": self.pairs_dropped,
+                "queries_in_pairs_not_held": self.pairs_dropped,
                 "names_held": self.names_held, "names_cap": self.t.max_names_total,
                 "names_dropped_at_cap": self.names_dropped,
                 "rate_buckets_cap_hit": self.rates_dropped > 0}  # fmt: skip
