@@ -319,6 +319,34 @@ def test_registered_domain(name: str, want: str) -> None:
     assert registered_domain(name) == want
 
 
+def test_public_suffix_rules_match_publicsuffixlist() -> None:
+    """netsift reads the bundled Public Suffix List itself (faster to load); the rules, and
+    the registrable domain of names built around every rule (exceptions, wildcards, IDN
+    rules in punycode, names deeper than the longest rule, malformed names), are what
+    publicsuffixlist's own parser and ``privatesuffix`` give."""
+    import random
+
+    from publicsuffixlist import PublicSuffixList
+
+    from netsift import applayer
+
+    ref = PublicSuffixList()
+    rules, maxlabel = applayer._load_psl()
+    assert rules == ref._publicsuffix and maxlabel == ref._maxlabel
+    assert any(r.startswith("!") for r in rules) and any(r.startswith("*.") for r in rules)
+    assert any(r.startswith("xn--") for r in rules)
+    names = {"", "com", "a..com", ".com", "localhost", "x.*.ck", "www.ck", "a.www.ck", "city.kobe.jp"}
+    for r in rules:
+        core = r.lstrip("!").removeprefix("*.")
+        names |= {core, f"x.{core}", f"a.b.{core}", f"a.b.c.d.e.f.g.h.{core}"}
+    rng = random.Random(5)
+    for _ in range(5000):
+        labels = [rng.choice(["a", "www", "xn--80ak6aa92e", "city", "b-c", "1", ""]) for _ in range(rng.randrange(6))]
+        names.add(".".join([*labels, rng.choice(["com", "uk", "co.uk", "jp", "kobe.jp", "ck", "zz", "arpa"])]))
+    wrong = [n for n in names if n and applayer._private_suffix(n) != (ref.privatesuffix(n) or n)]
+    assert not wrong, wrong[:5]
+
+
 def test_exports_carry_the_summaries(tmp_path: Path, corpus_dir: Path) -> None:
     import csv
 
