@@ -338,8 +338,14 @@ def _pair(queries: int, name_bytes: int, names: dict[str, tuple[int, int, int, s
           servers: tuple[tuple[int, int], ...]) -> _Pair:  # fmt: skip
     counts: Counter[int] = Counter()
     dict.update(counts, qtypes)
-    return _Pair(queries, name_bytes, names, names_over_cap, counts, responses, nxdomain, first_ns, last_ns,
-                 set(servers))  # fmt: skip
+    p = _new_pair(_Pair)  # the fields set directly: the dataclass __init__ costs more than the rest
+    p.__dict__.update(queries=queries, name_bytes=name_bytes, names=names, names_over_cap=names_over_cap,
+                      qtypes=counts, responses=responses, nxdomain=nxdomain, first_ns=first_ns,
+                      last_ns=last_ns, servers=set(servers))  # fmt: skip
+    return p
+
+
+_new_pair = object.__new__
 
 
 _MAX_SERVERS: Final = 8
@@ -385,7 +391,22 @@ class DnsTunnelDetector(Detector):
         state = self.__dict__.copy()
         state["_names"] = {}
         state["_ranks"] = None  # rebuilt from the pairs when needed
+        # the pairs as columns of plain values: a worker sends tens of thousands, and one
+        # reduce call per pair made them the slowest part of its state to send and load
+        pairs = state.pop("pairs")
+        ps = list(pairs.values())
+        state["pairs_packed"] = (
+            list(pairs), [p.queries for p in ps], [p.name_bytes for p in ps], [p.names for p in ps],
+            [p.names_over_cap for p in ps], [dict(p.qtypes) for p in ps], [p.responses for p in ps],
+            [p.nxdomain for p in ps], [p.first_ns for p in ps], [p.last_ns for p in ps],
+            [tuple(p.servers) for p in ps],
+        )  # fmt: skip
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        keys, *columns = state.pop("pairs_packed")
+        self.__dict__.update(state)
+        self.pairs = dict(zip(keys, map(_pair, *columns), strict=True))
 
     # -- ingest --------------------------------------------------------------------------------
 
