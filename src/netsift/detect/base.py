@@ -116,6 +116,8 @@ class Detector:
         return []
 
     def merge(self, other: Detector) -> None:
+        """Add the state of another worker of a split run (``other`` may be taken apart:
+        it is not used afterwards)."""
         raise NotImplementedError(f"{type(self).__name__}.merge")
 
     @classmethod

@@ -547,7 +547,17 @@ class DnsTunnelDetector(Detector):
         self.names_dropped += other.names_dropped
         self.rates_dropped += other.rates_dropped
         self.allowed_queries.update(other.allowed_queries)
+        pairs = self.pairs
         for key, o in other.pairs.items():
+            if (key not in pairs and o.first_ns and len(pairs) < t.max_pairs
+                    and self.names_held + len(o.names) <= t.max_names_total):  # fmt: skip
+                # a pair only the other side saw, with room for it and all its names: what
+                # adding it field by field below would build (other is not used afterwards)
+                pairs[key] = o
+                self.names_held += len(o.names)
+                if self._ranks is not None:
+                    heapq.heappush(self._ranks, (-_pair_rank(key), key))
+                continue
             p = self._pair(key)
             if p is None:
                 self.pairs_dropped += o.queries
