@@ -324,18 +324,33 @@ class SynFlood(Detector):
         t = self.t
         # a destination whose attempts in all stay below one window's worth cannot be flooded
         need = max(t.min_attempts, t.min_rate * t.window_s)
-        port_total: dict[tuple[int, int, int], int] = {}
-        host_total: dict[tuple[int, int], int] = {}
-        for (hi, lo, p, _b), c in self.cells.items():
-            port_total[(hi, lo, p)] = port_total.get((hi, lo, p), 0) + c[_A]
-            host_total[(hi, lo)] = host_total.get((hi, lo), 0) + c[_A]
+        # attempts per second, per destination port and per destination host
+        port_counts: dict[tuple[int, int, int], dict[int, int]] = {}
+        host_counts: dict[tuple[int, int], dict[int, int]] = {}
+        for (hi, lo, p, b), c in self.cells.items():
+            a = c[_A]
+            pc = port_counts.get((hi, lo, p))
+            if pc is None:
+                pc = port_counts[(hi, lo, p)] = {}
+            pc[b] = a
+            hc = host_counts.get((hi, lo))
+            if hc is None:
+                hc = host_counts[(hi, lo)] = {}
+            hc[b] = hc.get(b, 0) + a
+        # only a destination with a window at the rate can be flooded (_flood finds the same
+        # windows from the same counts): gather the cells of those alone
+        hot_ports = {k for k, pc in port_counts.items()
+                     if sum(pc.values()) >= need and self._windows(pc, t.min_rate)[0]}  # fmt: skip
+        hot_hosts = {k for k, hc in host_counts.items()
+                     if sum(hc.values()) >= need and self._windows(hc, t.min_rate)[0]}  # fmt: skip
         by_port: dict[tuple[int, int, int], dict[int, list[Any]]] = {}
         by_host: dict[tuple[int, int], dict[int, list[Any]]] = {}
-        for (hi, lo, p, b), c in self.cells.items():
-            if port_total[(hi, lo, p)] >= need:
-                by_port.setdefault((hi, lo, p), {})[b] = c
-            if host_total[(hi, lo)] >= need:
-                by_host.setdefault((hi, lo), {}).setdefault(b, []).append(c)
+        if hot_ports or hot_hosts:
+            for (hi, lo, p, b), c in self.cells.items():
+                if (hi, lo, p) in hot_ports:
+                    by_port.setdefault((hi, lo, p), {})[b] = c
+                if (hi, lo) in hot_hosts:
+                    by_host.setdefault((hi, lo), {}).setdefault(b, []).append(c)
         flooded_hosts: set[tuple[int, int]] = set()
         for (hi, lo, p), buckets in by_port.items():
             f = self._flood({b: [c] for b, c in buckets.items()}, (hi, lo), p)
