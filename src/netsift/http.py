@@ -5,6 +5,13 @@ and no input makes anything here raise.  :class:`HeadAssembler` takes the
 consecutive payload chunks of one direction of a connection and emits every
 complete head; :func:`parse_heads` runs it over one buffer.
 
+:class:`HeadAssembler` is the specification.  ``netsift._http.Assembler`` (see
+_http.c) is the same state machine in C, built to answer exactly as it does
+for every input and every chunking (tests/test_http_assembler_c.py holds the
+two together); :func:`new_assembler` returns the C one when the extension was
+built and the Python class otherwise, and callers that only feed should use
+it, typed as the :class:`Assembler` protocol both satisfy.
+
 Rules implemented (RFC 9112 unless said otherwise):
 
 - Start lines, §3 (``method SP request-target SP HTTP-version``) and §4
@@ -59,15 +66,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "ANOMALY_CODES",
     "MAX_HEAD_BYTES",
+    "Assembler",
     "Direction",
     "Head",
     "HeadAssembler",
     "HeadsParse",
+    "new_assembler",
     "parse_heads",
 ]
 
@@ -649,10 +658,58 @@ class HeadAssembler:
         return True
 
 
+class Assembler(Protocol):
+    """What :class:`HeadAssembler` and its C port ``netsift._http.Assembler`` both
+    offer (the type :func:`new_assembler` returns).  The C type's attributes are
+    read-only but for ``request_of``."""
+
+    #: see :attr:`HeadAssembler.request_of`
+    request_of: Callable[[Head], str | None] | None
+
+    @property
+    def direction(self) -> Direction | None: ...
+    @property
+    def max_head_bytes(self) -> int: ...
+    @property
+    def anomalies(self) -> Counter[str]: ...
+    @property
+    def body_bytes(self) -> int: ...
+    @property
+    def discarded_bytes(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    def feed(self, chunk: bytes) -> list[Head]: ...
+    def close(self) -> list[Head]: ...
+    def gap(self, n: int) -> None: ...
+    def body_left(self) -> int: ...
+    def skip(self, n: int) -> None: ...
+    def expect_no_body(self) -> None: ...
+
+
+# The C assembler (``netsift._http.Assembler``, see _http.c): HeadAssembler's state
+# machine with the head parser's fast path inside, a fifth of its time per chunk on
+# real traffic.  HeadAssembler above stays the specification.
+_c_assembler: Callable[[Direction | None, int], Assembler] | None
+try:
+    from ._http import Assembler as _imported_assembler
+
+    _c_assembler = _imported_assembler
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    _c_assembler = None
+
+
+def new_assembler(direction: Direction | None = None, max_head_bytes: int = MAX_HEAD_BYTES) -> Assembler:
+    """A head assembler: the C one when the extension was built, else :class:`HeadAssembler`
+    (the same answers either way; the same arguments and errors)."""
+    if _c_assembler is not None:
+        return _c_assembler(direction, max_head_bytes)
+    return HeadAssembler(direction, max_head_bytes)
+
+
 def parse_heads(data: bytes, direction: Direction | None = None) -> HeadsParse:
     """Every HTTP/1.x head in ``data``, one direction of a connection from its
     start (pipelined messages included; bodies skipped as the module doc says)."""
-    assembler = HeadAssembler(direction)
+    assembler = new_assembler(direction)
     heads = assembler.feed(bytes(data)) + assembler.close()
     return HeadsParse(tuple(heads), tuple(assembler.anomalies), assembler.body_bytes,
                       assembler.discarded_bytes)
