@@ -57,7 +57,7 @@ from .capture import RecordBatch
 from .columns import PacketColumns, ip_text
 from .detect.base import DnsEvents
 from .flows import SERVICES, FlowOut
-from .http import Head, HeadAssembler
+from .http import Assembler, Head, new_assembler
 from .quic import CryptoAssembler, QuicHello
 
 #: Largest TLS stream prefix buffered while a hello is incomplete.
@@ -580,7 +580,7 @@ class _Stream:
         #: segments ahead of next_seq: (offset from next_seq, data, frame), sorted
         self.pending: list[tuple[int, bytes, int]] = []
         self.buf = b""
-        self.http: HeadAssembler | None = None
+        self.http: Assembler | None = None
         self.segments = 0
         self.dns_messages = 0
 
@@ -1592,7 +1592,7 @@ class AppLayer:
             return "done"
         self._activate(code)
         if kind == "http":
-            st.http = HeadAssembler("response" if response else "request")
+            st.http = new_assembler("response" if response else "request")
             if response:
                 st.http.request_of = _request_of(af)
             af.info.setdefault("service", "http")
@@ -1828,7 +1828,7 @@ class AppLayer:
                     "http.content_type": content_type,
                 })  # fmt: skip
 
-    def _http_anomalies(self, a: HeadAssembler) -> None:
+    def _http_anomalies(self, a: Assembler) -> None:
         self.http.anomalies.update(a.anomalies)
 
     def _dns_message_tcp(self, i: int, code: int, m: bytes, ts: int) -> None:
