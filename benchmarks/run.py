@@ -6,9 +6,11 @@
     .venv/bin/python benchmarks/run.py --capture bench_1m.pcap   # e.g. from gen_bench_pcap.py
 
 Contenders (each a separate process, timed from spawn to exit):
-  * netsift      `python -m netsift analyze FILE -o TMP.json --quiet` (this interpreter);
-                 also with --no-detect, --no-app (and --no-detect) and --no-flows, and `netsift packets` with DNS/TLS/HTTP
-                 fields (APP_FIELDS) beside `tshark -T fields` with the same fields
+  * netsift      `python -m netsift analyze FILE -o TMP.json --quiet --jobs 1` (this interpreter,
+                 one process: the per-core figures); also without --jobs (split over the
+                 cores, the default), with --no-detect, --no-app (and --no-detect) and
+                 --no-flows, and `netsift packets` with DNS/TLS/HTTP fields (APP_FIELDS)
+                 beside `tshark -T fields` with the same fields
   * cat          `cat FILE > /dev/null`: the cost of reading the bytes (page cache warm)
   * dpkt         peers/c_dpkt.py FILE
   * tshark       peers/f_tshark_fields.sh FILE  (tshark -T fields | python3 aggregator)
@@ -191,9 +193,10 @@ def run_contender(name: str, cmd: list[str], packets: int, repeat: int, cwd: Pat
 REPORT = Path(tempfile.gettempdir()) / f"netsift_bench_{os.getpid()}.json"
 
 
-def netsift_cmd(capture: Path, engine: str) -> list[str]:
+def netsift_cmd(capture: Path, engine: str, jobs: int = 1) -> list[str]:
+    """One process (--jobs 1), unless ``jobs`` says otherwise (0: netsift's default)."""
     return [sys.executable, "-m", "netsift", "analyze", str(capture), "-o", str(REPORT), "--quiet",
-            "--engine", engine]
+            "--engine", engine, *(["--jobs", str(jobs)] if jobs else [])]
 
 
 def netsift_summary(engine_out: Path) -> dict:
@@ -326,11 +329,15 @@ def bench(a: argparse.Namespace, made: list[Path]) -> int:
     warm(capture)
     print(f"capture: {rel(capture)} ({n:,} packets, {capture.stat().st_size / 1e6:,.0f} MB)", file=sys.stderr)
     base = run_contender("netsift", netsift_cmd(capture, a.engine), n, a.repeat,
-                         note=f"--engine {a.engine}: flows, DNS/TLS/HTTP and detectors (default)")
+                         note=f"--engine {a.engine} --jobs 1: flows, DNS/TLS/HTTP and detectors")
     if base is None:
         return 1
     rows.append(base)
     checks["netsift"] = netsift_summary(REPORT)
+    r = run_contender("netsift --jobs default", netsift_cmd(capture, a.engine, jobs=0), n, a.repeat,
+                      note="the same, split over the cores (netsift's default, up to 4 processes)")
+    if r:
+        rows.append(r)
     r = run_contender("netsift --no-detect", [*netsift_cmd(capture, a.engine), "--no-detect"], n, a.repeat,
                       note="flows and DNS/TLS/HTTP, no detectors")
     if r:
