@@ -326,26 +326,18 @@ class _Pair:
         if last > self.last_ns:
             self.last_ns = last
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # plain containers only: a split run's workers send thousands of pairs to the parent,
-        # and a dataclass with a Counter and a set per pair unpickles several times slower
-        return (_pair, (self.queries, self.name_bytes, self.names, self.names_over_cap, dict(self.qtypes),
-                        self.responses, self.nxdomain, self.first_ns, self.last_ns, tuple(self.servers)))  # fmt: skip
-
 
 def _pair(queries: int, name_bytes: int, names: dict[str, tuple[int, int, int, str]], names_over_cap: int,
           qtypes: dict[int, int], responses: int, nxdomain: int, first_ns: int, last_ns: int,
           servers: tuple[tuple[int, int], ...]) -> _Pair:  # fmt: skip
+    """A pair from the plain values :meth:`DnsTunnelDetector.__getstate__` packs."""
     counts: Counter[int] = Counter()
     dict.update(counts, qtypes)
-    p = _new_pair(_Pair)  # the fields set directly: the dataclass __init__ costs more than the rest
+    p: _Pair = object.__new__(_Pair)  # the fields set directly: the dataclass __init__ costs more than the rest
     p.__dict__.update(queries=queries, name_bytes=name_bytes, names=names, names_over_cap=names_over_cap,
                       qtypes=counts, responses=responses, nxdomain=nxdomain, first_ns=first_ns,
                       last_ns=last_ns, servers=set(servers))  # fmt: skip
     return p
-
-
-_new_pair = object.__new__
 
 
 _MAX_SERVERS: Final = 8
@@ -429,30 +421,34 @@ class DnsTunnelDetector(Detector):
         pair that ends up held ranks below any pair it could have been pushed out by), however
         the input was ordered or split among a run's workers.
         """
+        p = self.pairs.get(key)
+        if p is None and self._admit(key):
+            p = self.pairs[key] = _Pair()
+        return p
+
+    def _admit(self, key: tuple[tuple[int, int], str]) -> bool:
+        """Make room for the new pair ``key`` (the caller then adds it): False when the table
+        is full and every held pair ranks below it, else True, having pushed out the
+        highest-ranked pair if the table was full."""
         pairs = self.pairs
-        p = pairs.get(key)
-        if p is not None:
-            return p
-        if len(pairs) < self.t.max_pairs:
-            p = pairs[key] = _Pair()
-            if self._ranks is not None:
-                heapq.heappush(self._ranks, (-_pair_rank(key), key))
-            return p
         ranks = self._ranks
+        if len(pairs) < self.t.max_pairs:
+            if ranks is not None:
+                heapq.heappush(ranks, (-_pair_rank(key), key))
+            return True
         if ranks is None:
             ranks = self._ranks = [(-_pair_rank(k), k) for k in pairs]
             heapq.heapify(ranks)
         if not ranks:
-            return None  # max_pairs is 0
+            return False  # max_pairs is 0
         rank = _pair_rank(key)
         if rank >= -ranks[0][0]:
-            return None
+            return False
         _, out = heapq.heapreplace(ranks, (-rank, key))
         gone = pairs.pop(out)
         self.pairs_dropped += gone.queries
         self.names_held -= len(gone.names)
-        p = pairs[key] = _Pair()
-        return p
+        return True
 
     def dns(self, events: DnsEvents) -> None:
         t: TunnelThresholds = self.t
@@ -549,19 +545,18 @@ class DnsTunnelDetector(Detector):
         self.allowed_queries.update(other.allowed_queries)
         pairs = self.pairs
         for key, o in other.pairs.items():
-            if (key not in pairs and o.first_ns and len(pairs) < t.max_pairs
-                    and self.names_held + len(o.names) <= t.max_names_total):  # fmt: skip
-                # a pair only the other side saw, with room for it and all its names: what
-                # adding it field by field below would build (other is not used afterwards)
-                pairs[key] = o
-                self.names_held += len(o.names)
-                if self._ranks is not None:
-                    heapq.heappush(self._ranks, (-_pair_rank(key), key))
-                continue
-            p = self._pair(key)
+            p = pairs.get(key)
             if p is None:
-                self.pairs_dropped += o.queries
-                continue
+                if not self._admit(key):
+                    self.pairs_dropped += o.queries
+                    continue
+                if o.first_ns and self.names_held + len(o.names) <= t.max_names_total:
+                    # a pair only the other side saw, with room for all its names: what adding
+                    # it field by field below would build (other is not used afterwards)
+                    pairs[key] = o
+                    self.names_held += len(o.names)
+                    continue
+                p = pairs[key] = _Pair()
             p.queries += o.queries
             p.name_bytes += o.name_bytes
             p.qtypes.update(o.qtypes)
