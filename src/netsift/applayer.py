@@ -1209,6 +1209,12 @@ class AppLayer:
         if live > self.peak_flows:
             self.peak_flows = live
 
+    def pop_many(self, flow_ids: list[int]) -> list[dict[str, Any] | None]:
+        """:meth:`pop` for each of ``flow_ids`` (most finished flows have no state: those are
+        answered without the call)."""
+        flows, dns, pop = self._flows, self._dns_flows, self.pop
+        return [pop(f) if f in flows or f in dns else None for f in flow_ids]
+
     def pop(self, flow_id: int) -> dict[str, Any] | None:
         """Take a finished flow's application summary (and drop its state)."""
         d = self._dns_flows.pop(flow_id, None) if self._dns_flows else None

@@ -681,15 +681,9 @@ class _Sessions:
 
     def _with_app(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Finished flows with their application summaries appended (see FlowRecord.app)."""
-        app = self.app
-        assert app is not None
-        pop, flows, dns = app.pop, app._flows, app._dns_flows
-        out = []
-        for r in raw:
-            fid = (r[_FIRST_FILE] << 40) | r[_FIRST_FRAME]  # flows.flow_id, inlined
-            info = pop(fid) if fid in flows or fid in dns else None  # most flows have no state
-            out.append(r if info is None else (*r, info))
-        return out
+        assert self.app is not None
+        infos = self.app.pop_many([(r[_FIRST_FILE] << 40) | r[_FIRST_FRAME] for r in raw])  # flows.flow_id, inlined
+        return [r if info is None else (*r, info) for r, info in zip(raw, infos, strict=True)]
 
     def release(self) -> None:
         """Drop what only reading needs (the flow table, the writer), keeping the mergeable state."""
